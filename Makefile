@@ -1,0 +1,52 @@
+# Everything installs itself from nothing but python3: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEV    := $(VENV)/.installed-dev
+BENCHX := $(VENV)/.installed-bench
+BENCH_SCALE ?= quick
+
+.PHONY: demo test test-slow lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(BENCHX): pyproject.toml $(DEV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
+
+## The seed's scenario, from the shell, against a throw-away store.
+demo: $(DEV)
+	@store=$$(mktemp -d); trap 'rm -rf "$$store"' EXIT; \
+	export CQRS_HOME="$$store" PATH="$(CURDIR)/$(BIN):$$PATH"; set -e; \
+	echo '$$ cqrs item create Item1'; cqrs item create Item1; \
+	echo '$$ cqrs item update Item1 "Updated Description"'; cqrs item update Item1 "Updated Description"; \
+	echo '$$ cqrs item update Item1 "Updated Description" --json'; cqrs -q item update Item1 "Updated Description" --json
+
+## Lint, type checks and the test suite (what CI runs).
+test: lint typecheck pytest
+
+lint: $(DEV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV)
+	$(BIN)/mypy
+
+pytest: $(DEV)
+	$(BIN)/pytest -q -m "not slow"
+
+## The long reliability loops (CI runs them after `make test`).
+test-slow: $(DEV)
+	$(BIN)/pytest -q -m slow
+
+## Benchmarks against plain sqlite3 (and the eventsourcing library); BENCH_SCALE=full for 1M events.
+bench: $(BENCHX)
+	$(BIN)/python -m benchmarks --scale $(BENCH_SCALE)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,62 @@
+"""cqrs: CQRS and event sourcing from the shell, and from Python.
+
+    from cqrs_cli import CommandService, QueryService
+
+The public names are loaded on first use, so that `cqrs` start-up only pays for what a
+command needs.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .errors import (
+        BusyError,
+        ConflictError,
+        CqrsError,
+        NotFoundError,
+        StaleReadError,
+        StorageError,
+        UsageError,
+    )
+    from .paths import StorePaths
+    from .write.command_service import CommandService
+    from .write.results import WriteResult
+
+__all__ = [
+    "BusyError",
+    "CommandService",
+    "ConflictError",
+    "CqrsError",
+    "NotFoundError",
+    "StaleReadError",
+    "StorageError",
+    "StorePaths",
+    "UsageError",
+    "WriteResult",
+    "__version__",
+]
+
+_LAZY = {
+    "CommandService": ".write.command_service",
+    "WriteResult": ".write.results",
+    "StorePaths": ".paths",
+    "CqrsError": ".errors",
+    "UsageError": ".errors",
+    "NotFoundError": ".errors",
+    "ConflictError": ".errors",
+    "StaleReadError": ".errors",
+    "BusyError": ".errors",
+    "StorageError": ".errors",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cqrs_cli' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module, __name__), name)

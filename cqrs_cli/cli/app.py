@@ -1,0 +1,113 @@
+"""The typer application: every command, its help, and parsing of anything the fast
+path (fast.py) leaves to it. Usage errors become one line and exit 2."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..errors import ExitCode
+from .item_commands import item_app
+from .state import state
+
+app = typer.Typer(
+    name="cqrs",
+    help=(
+        "CQRS and event sourcing from the shell.\n\n"
+        "Write commands append events to an append-only journal (the source of truth); "
+        "read commands query a projection built from it.\n\n"
+        "Example: cqrs item create Item1 -d 'First item'"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(item_app, name="item")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cqrs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    journal: Annotated[
+        str | None,
+        typer.Option(
+            "--journal",
+            metavar="PATH",
+            envvar="CQRS_JOURNAL",
+            help="The event journal file. [default: HOME/journal.db]",
+            show_default=False,
+        ),
+    ] = None,
+    projection: Annotated[
+        str | None,
+        typer.Option(
+            "--projection",
+            metavar="PATH",
+            envvar="CQRS_PROJECTION",
+            help="The projection file. [default: HOME/projection.db]",
+            show_default=False,
+        ),
+    ] = None,
+    home: Annotated[
+        str | None,
+        typer.Option(
+            "--home",
+            metavar="DIR",
+            envvar="CQRS_HOME",
+            help="Folder holding both files. [default: $XDG_DATA_HOME/cqrs]",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No messages on stderr, only errors.")
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="CQRS_DEBUG", help="Show tracebacks of unexpected errors."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    state.journal = journal
+    state.projection = projection
+    state.home = home
+    state.quiet = quiet
+    state.debug = state.debug or debug
+
+
+def run_typer(argv: list[str]) -> int:
+    """Run argv through typer, without its own exit handling, so that errors reach
+    main() as exceptions and usage errors come out as one line."""
+    # typer 0.28 vendors click as typer._click; the version range in pyproject.toml pins it.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer.exceptions import Abort
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="cqrs", standalone_mode=False)
+    except NoArgsIsHelpError:
+        # `cqrs` or `cqrs item` alone: show the help, and exit 2 as for any usage error.
+        command.main(args=[*argv, "--help"], prog_name="cqrs", standalone_mode=False)
+        return int(ExitCode.USAGE)
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "cqrs"
+        typer.echo(f"{where}: error: {exc.format_message()} (see '{where} --help')", err=True)
+        return int(ExitCode.USAGE)
+    except ClickException as exc:
+        typer.echo(f"cqrs: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except Abort:
+        typer.echo("cqrs: aborted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,70 @@
+"""The `cqrs` entry point: run one command and turn its outcome into an exit code.
+
+Typed errors from the core become one line on stderr and their documented exit code
+here, in one place; anything else is a bug, reported in one line (with the traceback
+under --debug or CQRS_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import CqrsError, ExitCode
+from .state import state
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line; return its exit code. Never raises."""
+    from . import output
+
+    try:
+        try:
+            from .fast import dispatch
+
+            code = dispatch(argv)
+            if code is None:
+                from .app import run_typer
+
+                code = run_typer(argv)
+            sys.stdout.flush()
+            return code
+        except CqrsError as exc:
+            sys.stdout.flush()
+            output.error_line(str(exc))
+            return int(exc.exit_code)
+        except KeyboardInterrupt:
+            sys.stderr.write("cqrs: interrupted\n")
+            return 130
+    except BrokenPipeError:
+        # The reader went away (`cqrs item list | head -1`): not an error of ours.
+        _silence_stdout()
+        return 0
+    except OSError as exc:
+        # Storage errors arrive as CqrsError; a bare OSError here is stdout failing
+        # (a full disk, /dev/full, a closed descriptor).
+        _silence_stdout()
+        sys.stderr.write(f"cqrs: error: cannot write output: {exc.strerror or exc}\n")
+        return int(ExitCode.UNEXPECTED)
+    except Exception as exc:
+        if state.debug:
+            raise
+        sys.stderr.write(
+            f"cqrs: unexpected error: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)\n"
+        )
+        return int(ExitCode.UNEXPECTED)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(sys.argv[1:] if argv is None else argv))

@@ -1,0 +1,280 @@
+"""CommandService: the write side. Load the item's stream, fold it, decide, append.
+
+Optimistic concurrency: the stream is read outside any transaction and the append
+checks, inside its own, that the stream is still at the version the decision was made
+on. If another writer got there first, the command is decided again on the new state
+(unless the caller pinned `expected_version`, in which case that is a conflict).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..domain.codec import decode, encode
+from ..domain.item import (
+    Command,
+    CreateItem,
+    DeleteItem,
+    Event,
+    ItemState,
+    UpdateItem,
+    decide,
+    fold,
+)
+from ..domain.validation import InvalidInput, validate_description, validate_item_id
+from ..errors import ConflictError, WrongExpectedVersion
+from ..ids import new_uuid
+from ..journal.records import AppendMetadata, NewEvent, RecordedEvent
+from ..paths import StorePaths
+from ..text import printable
+from .results import PlannedEvent, WriteResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable
+
+    from ..journal.base import Journal
+    from .results import Outcome
+
+MAX_ATTEMPTS = 50
+"""Decide-and-append rounds before giving up on an item that keeps changing."""
+
+MAX_KEY_LENGTH = 200
+
+_OUTCOME_BY_EVENT: dict[str, Outcome] = {
+    "ItemCreated": "created",
+    "ItemUpdated": "updated",
+    "ItemDeleted": "deleted",
+}
+
+
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601 with microseconds and a Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+
+
+def _check_token(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
+        raise InvalidInput(
+            f"invalid {name} {printable(value)!r}: use 1 to {MAX_KEY_LENGTH} printable characters"
+        )
+    return value
+
+
+def _check_version(expected: int | None) -> int | None:
+    if expected is not None and not 0 <= expected < 2**63:
+        raise InvalidInput(f"invalid expected version {expected}: it must be 0 or more")
+    return expected
+
+
+class CommandService:
+    """Creates, updates and deletes items by appending events to the journal.
+
+    >>> service = CommandService("/tmp/store")          # doctest: +SKIP
+    >>> print(service.create_item("Item1"))             # doctest: +SKIP
+    Item created: Item1
+
+    `store` is a home folder holding the journal (and projection), a StorePaths, or None
+    for the default location. Results are WriteResult; failures are typed CqrsErrors.
+    """
+
+    def __init__(
+        self,
+        store: StorePaths | str | os.PathLike[str] | None = None,
+        *,
+        journal: Journal | None = None,
+        clock: Callable[[], str] = utc_now,
+        new_id: Callable[[], str] = new_uuid,
+    ) -> None:
+        self.paths = StorePaths.coerce(store) if journal is None else None
+        self._journal = journal
+        self._clock = clock
+        self._new_id = new_id
+
+    # The seed's names.
+
+    def create_item(
+        self,
+        item_id: str,
+        description: str = "",
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        dry_run: bool = False,
+    ) -> WriteResult:
+        return self.execute(
+            CreateItem(item_id, description),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            dry_run=dry_run,
+        )
+
+    def update_item(
+        self,
+        item_id: str,
+        description: str,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        dry_run: bool = False,
+    ) -> WriteResult:
+        return self.execute(
+            UpdateItem(item_id, description),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            dry_run=dry_run,
+        )
+
+    def delete_item(
+        self,
+        item_id: str,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        dry_run: bool = False,
+    ) -> WriteResult:
+        return self.execute(
+            DeleteItem(item_id),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            dry_run=dry_run,
+        )
+
+    def execute(
+        self,
+        command: Command,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        dry_run: bool = False,
+    ) -> WriteResult:
+        """Validate `command`, decide it against the item's history and append its events.
+
+        `expected_version`: fail with a conflict unless the item is at this version
+        (0: never written). `idempotency_key`: if a command with this key was applied
+        already, append nothing and report it. `dry_run`: decide, but write nothing.
+        """
+        command = _validated(command)
+        expected_version = _check_version(expected_version)
+        idempotency_key = _check_token("idempotency key", idempotency_key)
+        correlation_id = _check_token("correlation id", correlation_id)
+        item_id = command.item_id
+        journal = self._open(create=not dry_run)
+
+        if idempotency_key is not None and journal is not None:
+            done = journal.find_by_idempotency_key(idempotency_key)
+            if done:
+                return _already_applied(item_id, idempotency_key, done)
+
+        for _ in range(MAX_ATTEMPTS):
+            history = journal.read_stream(item_id) if journal is not None else []
+            state = fold(_decoded(history))
+            if expected_version is not None and state.version != expected_version:
+                raise WrongExpectedVersion(item_id, expected_version, state.version)
+            events = decide(command, state)
+            last_position = history[-1].position if history else None
+            if not events:
+                return WriteResult(item_id, "unchanged", state.version, last_position)
+            if dry_run:
+                return _planned(item_id, state, events, last_position)
+            assert journal is not None
+            metadata = AppendMetadata(
+                self._clock(), self._new_id(), idempotency_key, correlation_id
+            )
+            new_events = [NewEvent(self._new_id(), *encode(event)) for event in events]
+            try:
+                result = journal.append(item_id, state.version, new_events, metadata)
+            except WrongExpectedVersion:
+                if expected_version is not None:
+                    raise
+                continue  # another writer changed the item meanwhile: decide again
+            if result.already_applied:
+                assert idempotency_key is not None
+                return _already_applied(item_id, idempotency_key, result.events)
+            appended = result.events
+            return WriteResult(
+                item_id,
+                _OUTCOME_BY_EVENT[appended[0].event_type],
+                appended[-1].stream_version,
+                appended[-1].position,
+                tuple(appended),
+            )
+        raise ConflictError(
+            f"item {item_id!r} kept changing under concurrent writers "
+            f"({MAX_ATTEMPTS} attempts); retry"
+        )
+
+    def _open(self, *, create: bool) -> Journal | None:
+        if self._journal is None:
+            from ..journal.sqlite_journal import SPEC, SqliteJournal
+            from ..sqlitefile import check_existing
+
+            assert self.paths is not None
+            path = self.paths.journal
+            if not create and not check_existing(path, SPEC):
+                return None  # a dry run against a journal that does not exist yet
+            self._journal = SqliteJournal.open(path)
+        return self._journal
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def __enter__(self) -> CommandService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _validated(command: Command) -> Command:
+    item_id = validate_item_id(command.item_id)
+    if isinstance(command, CreateItem):
+        return CreateItem(item_id, validate_description(command.description))
+    if isinstance(command, UpdateItem):
+        return UpdateItem(item_id, validate_description(command.description))
+    return DeleteItem(item_id)
+
+
+def _decoded(history: list[RecordedEvent]) -> list[Event]:
+    return [decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history]
+
+
+def _planned(
+    item_id: str, state: ItemState, events: list[Event], last_position: int | None
+) -> WriteResult:
+    planned = tuple(
+        PlannedEvent(item_id, state.version + n, *encode(event))
+        for n, event in enumerate(events, start=1)
+    )
+    outcome = _OUTCOME_BY_EVENT[planned[0].event_type]
+    return WriteResult(
+        item_id, outcome, planned[-1].stream_version, last_position, planned, dry_run=True
+    )
+
+
+def _already_applied(item_id: str, key: str, events: list[RecordedEvent]) -> WriteResult:
+    if events[0].stream_id != item_id:
+        raise ConflictError(
+            f"idempotency key {key!r} was already used for another item ({events[0].stream_id!r})"
+        )
+    return WriteResult(
+        item_id,
+        _OUTCOME_BY_EVENT[events[0].event_type],
+        events[-1].stream_version,
+        events[-1].position,
+        tuple(events),
+        already_applied=True,
+    )
