@@ -22,6 +22,9 @@ if TYPE_CHECKING:
         UsageError,
     )
     from .paths import StorePaths
+    from .read.models import HistoryEntry, ItemView, Status
+    from .read.query_service import QueryService
+    from .sync.runner import SyncReport, sync
     from .write.command_service import CommandService
     from .write.results import WriteResult
 
@@ -30,19 +33,31 @@ __all__ = [
     "CommandService",
     "ConflictError",
     "CqrsError",
+    "HistoryEntry",
+    "ItemView",
     "NotFoundError",
+    "QueryService",
     "StaleReadError",
+    "Status",
     "StorageError",
     "StorePaths",
+    "SyncReport",
     "UsageError",
     "WriteResult",
     "__version__",
+    "sync",
 ]
 
 _LAZY = {
     "CommandService": ".write.command_service",
     "WriteResult": ".write.results",
     "StorePaths": ".paths",
+    "QueryService": ".read.query_service",
+    "ItemView": ".read.models",
+    "HistoryEntry": ".read.models",
+    "Status": ".read.models",
+    "SyncReport": ".sync.runner",
+    "sync": ".sync.runner",
     "CqrsError": ".errors",
     "UsageError": ".errors",
     "NotFoundError": ".errors",

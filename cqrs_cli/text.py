@@ -34,7 +34,7 @@ def printable(text: str) -> str:
     """`text` with every unsafe character replaced by a visible escape."""
     if text.isprintable():  # fast path: str.isprintable() is False for all of them
         return text
-    return "".join(_escape(ch) if ch != " " and is_unsafe(ch) else ch for ch in text)
+    return "".join(_escape(ch) if is_unsafe(ch) else ch for ch in text)
 
 
 _JSON_UNSAFE = {

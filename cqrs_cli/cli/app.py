@@ -9,6 +9,7 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode
+from ..sync.runner import DEFAULT_BATCH_SIZE
 from .item_commands import item_app
 from .state import state
 
@@ -25,6 +26,59 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(item_app, name="item")
+
+
+@app.command("sync")
+def sync_command(
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Rebuild every view from scratch; readers see the old state until it is done.",
+        ),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep applying new events until interrupted."),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", metavar="N", help="Events per transaction.")
+    ] = DEFAULT_BATCH_SIZE,
+    poll: Annotated[
+        float,
+        typer.Option("--poll", metavar="SECONDS", help="With --follow: how often to look."),
+    ] = 0.2,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each summary as one JSON object.")
+    ] = False,
+) -> int:
+    """Catch the projection up with the journal: `Synced N events (position A -> B)`.
+
+    Safe to run in several processes at once and to kill at any instant. A projection
+    built from another journal, or by a cqrs with other view versions, is rebuilt,
+    saying why.
+
+    Example: cqrs sync --follow &
+    """
+    from .sync_command import run_sync
+
+    return run_sync(
+        rebuild=rebuild, follow=follow, batch_size=batch_size, poll=poll, as_json=as_json
+    )
+
+
+@app.command("status")
+def status_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,
+) -> int:
+    """Where things stand: the journal's head, each view's checkpoint and lag, the last
+    sync, and whether the projection belongs to this journal.
+
+    Example: cqrs status --json | jq '.views[] | .lag'
+    """
+    from .read_commands import run_status
+
+    return run_status(as_json=as_json)
 
 
 def _show_version(value: bool) -> None:

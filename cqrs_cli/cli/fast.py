@@ -23,8 +23,24 @@ _WRITE_VALUES = {
     "--idempotency-key": "idempotency_key",
     "--correlation-id": "correlation_id",
 }
-_WRITE_FLAGS = {"--dry-run": "dry_run", "--json": "as_json"}
-_INTS = frozenset({"expect_version"})
+_QUIET = {"-q": "quiet", "--quiet": "quiet"}
+_WRITE_FLAGS = {"--dry-run": "dry_run", "--json": "as_json", "--sync": "sync", **_QUIET}
+_READ_VALUES = {"--min-position": "min_position", "--wait": "wait"}
+_READ_FLAGS = {
+    "--json": "as_json",
+    "--sync": "sync",
+    "--include-deleted": "include_deleted",
+    **_QUIET,
+}
+
+# Options whose values are numbers; a value that does not convert goes to typer, which
+# reports it.
+_CONVERT: dict[str, Callable[[str], object]] = {
+    "expect_version": int,
+    "min_position": int,
+    "limit": int,
+    "wait": float,
+}
 
 
 class Spec:
@@ -52,6 +68,18 @@ def _write(kind: str) -> Callable[..., int]:
     return run
 
 
+def _get(**options: object) -> int:
+    from .read_commands import run_get
+
+    return run_get(**options)  # type: ignore[arg-type]
+
+
+def _list(**options: object) -> int:
+    from .read_commands import run_list
+
+    return run_list(**options)  # type: ignore[arg-type]
+
+
 COMMANDS: dict[str, Spec] = {
     "create": Spec(
         ("item_id",),
@@ -61,6 +89,13 @@ COMMANDS: dict[str, Spec] = {
     ),
     "update": Spec(("item_id", "description"), _WRITE_VALUES, _WRITE_FLAGS, _write("update")),
     "delete": Spec(("item_id",), _WRITE_VALUES, _WRITE_FLAGS, _write("delete")),
+    "get": Spec(("item_id",), _READ_VALUES, _READ_FLAGS, _get),
+    "list": Spec(
+        (),
+        {**_READ_VALUES, "--limit": "limit", "--prefix": "prefix", "--after": "after"},
+        {**_READ_FLAGS, "--nl": "nl"},
+        _list,
+    ),
 }
 
 
@@ -113,13 +148,14 @@ def dispatch(argv: list[str]) -> int | None:
                         return None
                     inline, i = argv[i + 1], i + 1
                 key = spec.values[name]
-                if key in _INTS:
+                convert = _CONVERT.get(key)
+                if convert is None:
+                    options[key] = inline
+                else:
                     try:
-                        options[key] = int(inline)
+                        options[key] = convert(inline)
                     except ValueError:
                         return None
-                else:
-                    options[key] = inline
             else:
                 return None
         else:

@@ -38,3 +38,41 @@ DryRun = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 ItemId = Annotated[str, typer.Argument(metavar="ID", help="The item's id.", show_default=False)]
+
+IncludeDeleted = Annotated[
+    bool, typer.Option("--include-deleted", help="Deleted items too (flagged as deleted).")
+]
+Sync = Annotated[
+    bool, typer.Option("--sync", help="Catch the projection up first (read your writes).")
+]
+SyncAfterWrite = Annotated[
+    bool, typer.Option("--sync", help="Catch the projection up afterwards (read your writes).")
+]
+MinPosition = Annotated[
+    int | None,
+    typer.Option(
+        "--min-position",
+        metavar="POS",
+        help="Wait until the projection reached POS (a write's position); else exit 5.",
+        show_default=False,
+    ),
+]
+Wait = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        help="How long --min-position waits. [default: 5]",
+        show_default=False,
+    ),
+]
+Quiet = Annotated[
+    bool, typer.Option("-q", "--quiet", help="No note on stderr when the projection is behind.")
+]
+Limit = Annotated[
+    int | None,
+    typer.Option("--limit", metavar="N", help="At most N items.", show_default=False),
+]
+NewlineJson = Annotated[
+    bool, typer.Option("--nl", help="One JSON object per line (NDJSON), streamed.")
+]

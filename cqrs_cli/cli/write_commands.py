@@ -51,10 +51,14 @@ def run_write(
     correlation_id: str | None = None,
     dry_run: bool = False,
     as_json: bool = False,
+    sync: bool = False,
+    quiet: bool = False,
 ) -> int:
     from ..domain.item import CreateItem, DeleteItem, UpdateItem
     from ..write.command_service import CommandService
 
+    if quiet:
+        state.quiet = True
     if description == STDIN:
         description = read_description_from_stdin()
     if kind == "create":
@@ -72,6 +76,10 @@ def run_write(
             correlation_id=correlation_id,
             dry_run=dry_run,
         )
+    if sync and not dry_run:
+        from ..sync.runner import sync as sync_projection
+
+        sync_projection(state.paths())
     if as_json:
         output.json_line(result.to_json())
         return 0

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 class CreateItem(Record):
-    __slots__ = ("description", "item_id")
+    __slots__ = ("item_id", "description")
     item_id: str
     description: str
 
@@ -33,7 +33,7 @@ class CreateItem(Record):
 
 
 class UpdateItem(Record):
-    __slots__ = ("description", "item_id")
+    __slots__ = ("item_id", "description")
     item_id: str
     description: str
 
@@ -56,7 +56,7 @@ Command = CreateItem | UpdateItem | DeleteItem
 
 
 class ItemCreated(Record):
-    __slots__ = ("description", "item_id")
+    __slots__ = ("item_id", "description")
     item_id: str
     description: str
 
@@ -65,7 +65,7 @@ class ItemCreated(Record):
 
 
 class ItemUpdated(Record):
-    __slots__ = ("description", "item_id")
+    __slots__ = ("item_id", "description")
     item_id: str
     description: str
 
@@ -90,7 +90,7 @@ Event = ItemCreated | ItemUpdated | ItemDeleted
 class ItemState(Record):
     """`version` counts the events of the item's stream (0: never written)."""
 
-    __slots__ = ("description", "live", "version")
+    __slots__ = ("version", "live", "description")
     version: int
     live: bool
     description: str

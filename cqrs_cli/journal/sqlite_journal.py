@@ -149,6 +149,12 @@ class SqliteJournal:
         assert isinstance(position, int)
         return position
 
+    def count_after(self, position: int) -> int:
+        """How many events lie beyond `position`: a view's lag."""
+        (count,) = self._query("SELECT COUNT(*) FROM events WHERE position > ?", (position,))[0]
+        assert isinstance(count, int)
+        return count
+
     def append(
         self,
         stream_id: str,

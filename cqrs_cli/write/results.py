@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 class PlannedEvent(Record):
     """An event a dry run would append."""
 
-    __slots__ = ("data", "event_type", "schema_version", "stream_id", "stream_version")
+    __slots__ = ("stream_id", "stream_version", "event_type", "schema_version", "data")
     stream_id: str
     stream_version: int
     event_type: str
@@ -55,13 +55,13 @@ class WriteResult(Record):
     """
 
     __slots__ = (
-        "already_applied",
-        "dry_run",
-        "events",
         "item_id",
         "outcome",
-        "position",
         "version",
+        "position",
+        "events",
+        "already_applied",
+        "dry_run",
     )
     item_id: str
     outcome: Outcome

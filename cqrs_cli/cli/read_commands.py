@@ -1,0 +1,215 @@
+"""The read commands' behaviour, shared by the fast path and the typer commands:
+consistency options first (--sync, --min-position), then one query, then rendering,
+then a one-line note on stderr if the projection is behind the journal."""
+
+from __future__ import annotations
+
+import sys
+
+from . import output
+from .state import state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ..read.models import HistoryEntry, ItemView
+    from ..read.query_service import QueryService
+
+DEFAULT_WAIT = 5.0
+
+
+def _service(sync: bool, min_position: int | None, wait: float | None, quiet: bool) -> QueryService:
+    from ..read.query_service import QueryService
+
+    if quiet:
+        state.quiet = True
+    service = QueryService(state.paths())
+    if sync:
+        service.sync()
+    if min_position is not None:
+        service.wait_for(min_position, DEFAULT_WAIT if wait is None else wait)
+    return service
+
+
+def _note_if_behind(service: QueryService) -> None:
+    """One line on stderr when the answer may be missing recent writes. Cheap: two
+    indexed lookups."""
+    if state.quiet:
+        return
+    checkpoint = service.checkpoint()
+    head = service.journal_head()
+    if checkpoint < head:
+        output.note(
+            f"cqrs: note: the projection is behind the journal (position {checkpoint} of "
+            f"{head}); run `cqrs sync` or pass --sync"
+        )
+
+
+def _check_wait(wait: float | None) -> None:
+    from ..errors import UsageError
+
+    if wait is not None and not 0 <= wait < 86400 * 366:
+        raise UsageError(f"invalid --wait {wait}: give seconds, 0 or more")
+
+
+def run_get(
+    item_id: str,
+    *,
+    as_json: bool = False,
+    include_deleted: bool = False,
+    sync: bool = False,
+    min_position: int | None = None,
+    wait: float | None = None,
+    quiet: bool = False,
+) -> int:
+    _check_wait(wait)
+    with _service(sync, min_position, wait, quiet) as service:
+        try:
+            item = service.get_item(item_id, include_deleted=include_deleted)
+        finally:
+            _note_if_behind(service)
+    if as_json:
+        output.json_line(item.to_json())
+    else:
+        output.data(str(item))
+    return 0
+
+
+def run_list(
+    *,
+    limit: int | None = None,
+    prefix: str | None = None,
+    after: str | None = None,
+    include_deleted: bool = False,
+    as_json: bool = False,
+    nl: bool = False,
+    sync: bool = False,
+    min_position: int | None = None,
+    wait: float | None = None,
+    quiet: bool = False,
+) -> int:
+    _check_wait(wait)
+    with _service(sync, min_position, wait, quiet) as service:
+        options = {
+            "limit": limit,
+            "prefix": prefix,
+            "after": after,
+            "include_deleted": include_deleted,
+        }
+        if as_json or nl:
+            _emit_json(service.list_items(**options), nl)  # type: ignore[arg-type]
+        elif sys.stdout.isatty():
+            from .tables import items_table
+
+            items_table(list(service.list_items(**options)))  # type: ignore[arg-type]
+        else:
+            write = sys.stdout.write
+            from ..text import printable
+
+            for item_id in service.item_ids(**options):  # type: ignore[arg-type]
+                write(printable(item_id) + "\n")
+        _note_if_behind(service)
+    return 0
+
+
+def _emit_json(records: Iterable[ItemView | HistoryEntry], nl: bool) -> None:
+    """A JSON array, or with `nl` one JSON object per line; streamed either way."""
+    import json
+
+    from ..text import json_safe
+
+    write = sys.stdout.write
+    if nl:
+        for record in records:
+            write(json_safe(json.dumps(record.to_json(), ensure_ascii=False)) + "\n")
+        return
+    write("[")
+    for n, record in enumerate(records):
+        write(("," if n else "") + json_safe(json.dumps(record.to_json(), ensure_ascii=False)))
+    write("]\n")
+
+
+def run_history(
+    item_id: str,
+    *,
+    as_json: bool = False,
+    nl: bool = False,
+    sync: bool = False,
+    min_position: int | None = None,
+    wait: float | None = None,
+    quiet: bool = False,
+) -> int:
+    _check_wait(wait)
+    with _service(sync, min_position, wait, quiet) as service:
+        try:
+            entries = service.history(item_id)
+        finally:
+            _note_if_behind(service)
+    if as_json or nl:
+        _emit_json(entries, nl)
+    elif sys.stdout.isatty():
+        from .tables import history_table
+
+        history_table(entries)
+    else:
+        from ..text import printable
+
+        for entry in entries:
+            description = "" if entry.description is None else printable(entry.description)
+            sys.stdout.write(
+                f"{entry.version}\t{entry.event_type}\t{entry.recorded_at}\t"
+                f"{entry.position}\t{description}\n"
+            )
+    return 0
+
+
+def run_search(
+    text: str,
+    *,
+    limit: int = 20,
+    fts: bool = False,
+    as_json: bool = False,
+    nl: bool = False,
+    sync: bool = False,
+    min_position: int | None = None,
+    wait: float | None = None,
+    quiet: bool = False,
+) -> int:
+    _check_wait(wait)
+    with _service(sync, min_position, wait, quiet) as service:
+        hits = service.search(text, limit=limit, fts=fts)
+        _note_if_behind(service)
+    if as_json or nl:
+        _emit_json(hits, nl)
+    elif sys.stdout.isatty():
+        from .tables import items_table
+
+        items_table(hits)
+    else:
+        for item in hits:
+            output.data(str(item))
+    return 0
+
+
+def run_status(*, as_json: bool = False) -> int:
+    from ..read.query_service import QueryService
+
+    with QueryService(state.paths()) as service:
+        status = service.status()
+    if as_json:
+        output.json_line(status.to_json())
+        return 0
+    output.data(f"journal:     {status.journal} (head position {status.journal_head})")
+    if not status.projection_exists:
+        output.data(f"projection:  {status.projection} (none yet: run `cqrs sync`)")
+        return 0
+    belongs = "built from this journal" if status.belongs else "built from ANOTHER journal"
+    output.data(f"projection:  {status.projection} ({belongs})")
+    output.data(f"last sync:   {status.last_sync_at or 'never'}")
+    for view in status.views:
+        output.data(
+            f"view {view.view:<13} version {view.version}  checkpoint {view.checkpoint}  "
+            f"lag {view.lag}"
+        )
+    return 0

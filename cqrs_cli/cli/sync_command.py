@@ -1,0 +1,89 @@
+"""`cqrs sync`: catch the projection up, rebuild it, or follow the journal."""
+
+from __future__ import annotations
+
+import sys
+
+from . import output
+from .state import state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+
+    from ..sync.runner import SyncReport
+
+
+def _progress_bar(enabled: bool) -> AbstractContextManager[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; otherwise nothing at all."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar() -> Iterator[Callable[[int, int], None] | None]:
+        if not enabled:
+            yield None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as progress:
+            task = progress.add_task("Syncing", total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield update
+
+    return bar()
+
+
+def run_sync(
+    *,
+    rebuild: bool = False,
+    follow: bool = False,
+    batch_size: int = 2000,
+    poll: float = 0.2,
+    as_json: bool = False,
+) -> int:
+    from ..errors import UsageError
+    from ..sync.runner import Syncer
+
+    if batch_size < 1:
+        raise UsageError(f"invalid --batch-size {batch_size}: it must be 1 or more")
+    if not 0 < poll <= 3600:
+        raise UsageError(f"invalid --poll {poll}: give seconds, more than 0")
+    show_bar = sys.stderr.isatty() and not state.quiet and not as_json
+
+    def report(result: SyncReport) -> None:
+        for reason in result.reasons:
+            output.note(f"Rebuilding the projection: {reason}")
+        if as_json:
+            output.json_line(result.to_json())
+        else:
+            output.data(str(result))
+        sys.stdout.flush()
+
+    with (
+        _progress_bar(show_bar and not follow) as progress,
+        Syncer(state.paths(), batch_size=batch_size, progress=progress) as syncer,
+    ):
+        if not follow:
+            report(syncer.run(rebuild=rebuild))
+            return 0
+        if rebuild:
+            report(syncer.run(rebuild=True))
+        output.note("Following the journal; Ctrl-C to stop.")
+        try:
+            syncer.follow(report, poll_interval=poll)
+        except KeyboardInterrupt:
+            # The batch in flight was rolled back; the checkpoint is consistent.
+            output.note("Stopped.")
+    return 0

@@ -1,0 +1,109 @@
+"""Opening the projection file and reading its bookkeeping (journal id, checkpoints)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import StorageError
+from ..sqlitefile import check_existing, connect, create_atomically, translate
+from .schema import BOOKKEEPING, SPEC, VIEW_VERSIONS, VIEWS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+
+def statements(script: str) -> Iterator[str]:
+    """The SQL statements of `script`, one at a time. `executescript` would commit any
+    open transaction, and a rebuild must stay inside one."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending.strip()
+            pending = ""
+    if pending.strip():
+        yield pending.strip()
+
+
+def create_views(conn: sqlite3.Connection) -> None:
+    """Create every view's tables and reset their checkpoints (inside the caller's
+    transaction)."""
+    for statement in statements(VIEWS):
+        conn.execute(statement)
+    conn.executemany(
+        "INSERT INTO projection_views (view, version, checkpoint) VALUES (?, ?, 0) "
+        "ON CONFLICT (view) DO UPDATE SET version = excluded.version, checkpoint = 0",
+        VIEW_VERSIONS.items(),
+    )
+
+
+def _initialise(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN")
+    for statement in statements(BOOKKEEPING):
+        conn.execute(statement)
+    create_views(conn)
+    conn.execute("COMMIT")
+
+
+class ViewState:
+    __slots__ = ("checkpoint", "updated_at", "version", "view")
+
+    def __init__(self, view: str, version: int, checkpoint: int, updated_at: str | None) -> None:
+        self.view = view
+        self.version = version
+        self.checkpoint = checkpoint
+        self.updated_at = updated_at
+
+
+class ProjectionStore:
+    """One connection to the projection file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(
+        cls, path: str, *, create: bool = False, readonly: bool = True
+    ) -> ProjectionStore | None:
+        """The projection at `path`; None if there is none and `create` is not set.
+        Reads open it read-only: a read never creates or changes the file."""
+        if not check_existing(path, SPEC):
+            if not create:
+                return None
+            create_atomically(path, SPEC, _initialise)
+        conn = connect(path, readonly=readonly)
+        if not readonly:
+            # The projection can always be rebuilt from the journal, so a commit lost
+            # to a power cut costs a re-sync, not data: no fsync per batch.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return cls(conn, path)
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from None
+
+    def meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM projection_meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def views(self) -> list[ViewState]:
+        rows = self.query(
+            "SELECT view, version, checkpoint, updated_at FROM projection_views ORDER BY view"
+        )
+        return [ViewState(*row) for row in rows]  # type: ignore[arg-type]
+
+    def checkpoint(self) -> int:
+        """The position every view has reached: reads are as fresh as this."""
+        rows = self.query("SELECT COALESCE(MIN(checkpoint), 0) FROM projection_views")
+        value = rows[0][0]
+        if not isinstance(value, int):
+            raise StorageError(f"{self.path}: damaged projection bookkeeping")
+        return value
+
+    def close(self) -> None:
+        self.conn.close()

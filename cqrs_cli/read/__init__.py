@@ -1,0 +1,1 @@
+"""The read side: queries over the projection file, never the journal."""

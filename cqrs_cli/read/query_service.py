@@ -1,0 +1,289 @@
+"""QueryService: the read side. Answers from the projection file only.
+
+The journal is opened (read-only) for one thing: its head and id, to tell how far
+behind the projection is and whether the projection belongs to it. Reads never create
+or change the projection; `sync()` is the way to bring it up to date.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from ..domain.item import ItemNotFound
+from ..domain.validation import validate_item_id
+from ..errors import StaleReadError, StorageError, UsageError
+from ..paths import StorePaths
+from ..sqlitefile import translate
+from .models import HistoryEntry, ItemView, Status, ViewStatus
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterator
+
+    from ..journal.sqlite_journal import SqliteJournal
+    from ..projection.store import ProjectionStore
+    from ..sync.runner import SyncReport
+
+_ITEM_COLUMNS = "item_id, description, version, deleted, created_at, updated_at, position"
+_POLL_SECONDS = 0.05
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix`, in SQLite's
+    BINARY order (UTF-8 bytes, which sort as code points); None if there is none."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000  # surrogates cannot be stored: skip to the next real character
+        if code <= 0x10FFFF:
+            return "".join(chars) + chr(code)
+    return None
+
+
+def fts_query(text: str) -> str:
+    """User text as an FTS5 query that matches every word, with no syntax of its own:
+    each word becomes a quoted string, so `AND`, `*`, `"` or `:` are just text."""
+    words = text.split()
+    if not words:
+        raise UsageError("nothing to search for: give one or more words")
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+class QueryService:
+    """Reads items from the projection.
+
+    >>> queries = QueryService("/tmp/store")        # doctest: +SKIP
+    >>> queries.sync()                              # doctest: +SKIP
+    >>> print(queries.get_item("Item1"))            # doctest: +SKIP
+    Item1: Updated Description
+    """
+
+    def __init__(self, store: StorePaths | str | os.PathLike[str] | None = None) -> None:
+        self.paths = StorePaths.coerce(store)
+        self._projection: ProjectionStore | None = None
+        self._journal: SqliteJournal | None = None
+
+    def __enter__(self) -> QueryService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for handle in (self._projection, self._journal):
+            if handle is not None:
+                handle.close()
+        self._projection = self._journal = None
+
+    # Consistency
+
+    def sync(self, *, rebuild: bool = False) -> SyncReport:
+        """Bring the projection up to date with the journal (read-your-writes)."""
+        from ..sync.runner import sync
+
+        return sync(self.paths, rebuild=rebuild)
+
+    def journal_head(self) -> int:
+        journal = self._open_journal()
+        return journal.head() if journal is not None else 0
+
+    def checkpoint(self) -> int:
+        """The journal position the projection has reached (0 without a projection)."""
+        projection = self._open_projection()
+        return projection.checkpoint() if projection is not None else 0
+
+    def wait_for(self, position: int, timeout: float) -> None:
+        """Return once the projection has reached `position`; StaleReadError if it has
+        not within `timeout` seconds (something else, e.g. `cqrs sync --follow`, syncs)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reached = self.checkpoint()
+            if reached >= position:
+                return
+            if time.monotonic() >= deadline:
+                raise StaleReadError(
+                    f"the projection reached position {reached}, not {position}, within "
+                    f"{timeout:g} s: run `cqrs sync` (or pass --sync)"
+                )
+            time.sleep(_POLL_SECONDS)
+
+    # Queries
+
+    def get_item(self, item_id: str, *, include_deleted: bool = False) -> ItemView:
+        item_id = validate_item_id(item_id)
+        rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,))
+        if not rows:
+            raise ItemNotFound(item_id)
+        item = ItemView(*rows[0])  # type: ignore[arg-type]
+        if item.deleted and not include_deleted:
+            raise ItemNotFound(item_id, deleted=True)
+        return item
+
+    def list_all_items(self) -> list[str]:
+        """The ids of all live items, in id order (the seed's `list_all_items`)."""
+        return list(self.item_ids())
+
+    def item_ids(
+        self,
+        *,
+        limit: int | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        include_deleted: bool = False,
+    ) -> Iterator[str]:
+        for row in self._list("item_id", limit, prefix, after, include_deleted):
+            yield str(row[0])
+
+    def list_items(
+        self,
+        *,
+        limit: int | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        include_deleted: bool = False,
+    ) -> Iterator[ItemView]:
+        """Items in id order. Keyset pagination: pass the last id seen as `after`."""
+        for row in self._list(_ITEM_COLUMNS, limit, prefix, after, include_deleted):
+            yield ItemView(*row)
+
+    def _list(
+        self,
+        columns: str,
+        limit: int | None,
+        prefix: str | None,
+        after: str | None,
+        include_deleted: bool,
+    ) -> Iterator[tuple]:  # type: ignore[type-arg]
+        if limit is not None and limit < 0:
+            raise UsageError(f"invalid limit {limit}: it must be 0 or more")
+        where = [] if include_deleted else ["deleted = 0"]
+        params: list[object] = []
+        if prefix:
+            where.append("item_id >= ?")
+            params.append(prefix)
+            upper = prefix_upper_bound(prefix)
+            if upper is not None:
+                where.append("item_id < ?")
+                params.append(upper)
+        if after is not None:
+            where.append("item_id > ?")
+            params.append(after)
+        sql = f"SELECT {columns} FROM items"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY item_id LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        projection = self._require_projection()
+        if projection is None:
+            return
+        try:
+            yield from projection.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise translate(exc, projection.path) from None
+
+    def history(self, item_id: str) -> list[HistoryEntry]:
+        """Every change of the item, oldest first; ItemNotFound if it has none."""
+        item_id = validate_item_id(item_id)
+        rows = self._query(
+            "SELECT position, item_id, version, event_type, description, recorded_at "
+            "FROM item_history WHERE item_id = ? ORDER BY version",
+            (item_id,),
+        )
+        if not rows:
+            raise ItemNotFound(item_id)
+        return [HistoryEntry(*row) for row in rows]  # type: ignore[arg-type]
+
+    def search(self, text: str, *, limit: int = 20, fts: bool = False) -> list[ItemView]:
+        """Live items whose id or description contains every word of `text`, best
+        first. With `fts`, `text` is an FTS5 query (AND, OR, NOT, "phrases", prefix*)."""
+        if limit < 0:
+            raise UsageError(f"invalid limit {limit}: it must be 0 or more")
+        query = text if fts else fts_query(text)
+        projection = self._require_projection()
+        if projection is None:
+            return []
+        try:
+            rows = projection.conn.execute(
+                f"SELECT {', '.join('i.' + c for c in _ITEM_COLUMNS.split(', '))} "
+                "FROM item_search JOIN items AS i ON i.item_key = item_search.rowid "
+                "WHERE item_search MATCH ? ORDER BY item_search.rank LIMIT ?",
+                (query, limit),
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if fts and ("fts5" in str(exc) or "syntax" in str(exc)):
+                raise UsageError(f"invalid full-text query {text!r}: {exc}") from None
+            raise translate(exc, projection.path) from None
+        except sqlite3.Error as exc:
+            raise translate(exc, projection.path) from None
+        return [ItemView(*row) for row in rows]
+
+    def status(self) -> Status:
+        journal = self._open_journal()
+        projection = self._open_projection()
+        head = journal.head() if journal is not None else 0
+        views: list[ViewStatus] = []
+        built_from = last_sync = None
+        if projection is not None:
+            built_from = projection.meta("journal_id")
+            last_sync = projection.meta("last_sync_at")
+            for view in projection.views():
+                lag = journal.count_after(view.checkpoint) if journal is not None else 0
+                views.append(
+                    ViewStatus(view.view, view.version, view.checkpoint, lag, view.updated_at)
+                )
+        return Status(
+            self.paths.journal,
+            self.paths.projection,
+            journal.journal_id if journal is not None else None,
+            head,
+            projection is not None,
+            built_from,
+            last_sync,
+            tuple(views),
+        )
+
+    # Files
+
+    def _open_journal(self) -> SqliteJournal | None:
+        if self._journal is None:
+            from ..journal.sqlite_journal import SPEC, SqliteJournal
+            from ..sqlitefile import check_existing
+
+            if check_existing(self.paths.journal, SPEC):
+                self._journal = SqliteJournal.open(self.paths.journal, create=False, readonly=True)
+        return self._journal
+
+    def _open_projection(self) -> ProjectionStore | None:
+        if self._projection is None:
+            from ..projection.store import ProjectionStore
+
+            self._projection = ProjectionStore.open(self.paths.projection)
+        return self._projection
+
+    def _require_projection(self) -> ProjectionStore | None:
+        """The projection, checked to belong to the journal; None for a store where
+        nothing was ever written (every query is then empty)."""
+        projection = self._open_projection()
+        journal = self._open_journal()
+        if projection is None:
+            if journal is not None and journal.head() > 0:
+                raise StaleReadError(
+                    f"{self.paths.projection}: no projection yet: run `cqrs sync` (or pass --sync)"
+                )
+            return None
+        built_from = projection.meta("journal_id")
+        if journal is not None and built_from is not None and built_from != journal.journal_id:
+            raise StorageError(
+                f"{projection.path}: projection of another journal ({built_from}), not of "
+                f"{journal.path}: run `cqrs sync` to rebuild it"
+            )
+        return projection
+
+    def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        projection = self._require_projection()
+        if projection is None:
+            return []
+        return projection.query(sql, params)

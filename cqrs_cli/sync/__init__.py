@@ -1,0 +1,1 @@
+"""Sync: the only bridge from the journal to the projection."""

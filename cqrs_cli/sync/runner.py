@@ -1,0 +1,287 @@
+"""Catching the projection up with the journal.
+
+Rules measured on this machine (ENGINEERING.md, section 2), each seen to lose or
+duplicate data when broken:
+- the journal is opened read-only, read `position > checkpoint` in batches, and no
+  read transaction is held between batches or while idle;
+- rows and checkpoint are written in one transaction, and the checkpoint is read
+  *inside* it (BEGIN IMMEDIATE), so concurrent syncs never apply an event twice;
+- a rebuild happens in place in one transaction: readers see the previous complete
+  projection until it commits; no live database file is ever replaced or unlinked.
+A process killed at any instant leaves the last committed batch; the next run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+from ..projection.schema import DROP_VIEWS, VIEW_VERSIONS
+from ..projection.store import ProjectionStore, create_views, statements
+from ..record import Record
+from ..sqlitefile import rollback_quietly, translate
+from ..write.command_service import utc_now
+from .projectors import apply_batch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..journal.sqlite_journal import SqliteJournal
+    from ..paths import StorePaths
+
+    Progress = Callable[[int, int], None]
+
+DEFAULT_BATCH_SIZE = 2000
+CRASH_HOOK_ENV = "CQRS_TEST_CRASH_AT"
+"""Testing only: `POINT:N` SIGKILLs this process the Nth time sync reaches POINT
+(before-commit, after-commit, mid-batch, rebuild-before-commit)."""
+
+
+class SyncReport(Record):
+    """What one sync did. `applied` counts events; positions are journal positions."""
+
+    __slots__ = ("applied", "start", "end", "rebuilt", "reasons")
+    applied: int
+    start: int
+    end: int
+    rebuilt: bool
+    reasons: tuple[str, ...]
+
+    def __init__(
+        self,
+        applied: int,
+        start: int,
+        end: int,
+        rebuilt: bool = False,
+        reasons: tuple[str, ...] = (),
+    ) -> None:
+        self._set(applied=applied, start=start, end=end, rebuilt=rebuilt, reasons=reasons)
+
+    def __str__(self) -> str:
+        what = "Rebuilt from" if self.rebuilt else "Synced"
+        return f"{what} {self.applied} events (position {self.start} -> {self.end})"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "applied": self.applied,
+            "start": self.start,
+            "end": self.end,
+            "rebuilt": self.rebuilt,
+            "reasons": list(self.reasons),
+        }
+
+
+class _CrashHook:
+    """Deterministic crash points for the crash-recovery tests."""
+
+    def __init__(self) -> None:
+        point, _, count = os.environ.get(CRASH_HOOK_ENV, "").partition(":")
+        self.point = point
+        self.remaining = int(count) if count.isdigit() else 1
+
+    def reached(self, point: str) -> None:
+        if point == self.point:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                import signal
+
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Syncer:
+    """Syncs one projection from one journal. Use as a context manager."""
+
+    def __init__(
+        self,
+        paths: StorePaths,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: Progress | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.paths = paths
+        self.batch_size = batch_size
+        self.progress = progress
+        self._journal: SqliteJournal | None = None
+        self._projection: ProjectionStore | None = None
+        self._crash = _CrashHook()
+
+    def __enter__(self) -> Syncer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._projection is not None:
+            self._projection.close()
+            self._projection = None
+
+    def _open(self) -> tuple[SqliteJournal, ProjectionStore] | None:
+        """Journal (read-only) and projection; None while there is no journal yet."""
+        if self._journal is None:
+            from ..journal.sqlite_journal import SPEC, SqliteJournal
+            from ..sqlitefile import check_existing
+
+            if not check_existing(self.paths.journal, SPEC):
+                return None
+            self._journal = SqliteJournal.open(self.paths.journal, create=False, readonly=True)
+        if self._projection is None:
+            store = ProjectionStore.open(self.paths.projection, create=True, readonly=False)
+            assert store is not None
+            self._projection = store
+        return self._journal, self._projection
+
+    def run(self, *, rebuild: bool = False) -> SyncReport:
+        """Catch every view up with the journal (or rebuild them all from scratch)."""
+        opened = self._open()
+        if opened is None:
+            return SyncReport(0, 0, 0)
+        journal, projection = opened
+        try:
+            reasons = self._rebuild_reasons(journal, projection)
+            if rebuild or reasons:
+                return self._rebuild(journal, projection, tuple(reasons))
+            return self._catch_up(journal, projection)
+        except sqlite3.Error as exc:
+            raise translate(exc, projection.path) from None
+
+    def _rebuild_reasons(self, journal: SqliteJournal, projection: ProjectionStore) -> list[str]:
+        reasons = []
+        built_from = projection.meta("journal_id")
+        if built_from is not None and built_from != journal.journal_id:
+            reasons.append(
+                f"the projection was built from another journal ({built_from}, "
+                f"this one is {journal.journal_id})"
+            )
+        for view in projection.views():
+            wanted = VIEW_VERSIONS.get(view.view)
+            if wanted is not None and wanted != view.version:
+                reasons.append(f"view {view.view} changed from version {view.version} to {wanted}")
+        stored = {view.view for view in projection.views()}
+        for missing in sorted(set(VIEW_VERSIONS) - stored):
+            reasons.append(f"view {missing} is new")
+        if not reasons:
+            checkpoint, head = projection.checkpoint(), journal.head()
+            if checkpoint > head:
+                reasons.append(
+                    f"the projection is ahead of the journal (position {checkpoint} > {head}): "
+                    "the journal was replaced"
+                )
+        return reasons
+
+    def _catch_up(self, journal: SqliteJournal, projection: ProjectionStore) -> SyncReport:
+        conn = projection.conn
+        start = end = projection.checkpoint()
+        total = max(journal.head() - start, 0)
+        applied = 0
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Read inside the transaction: another sync may have moved it meanwhile.
+                checkpoints = dict(conn.execute("SELECT view, checkpoint FROM projection_views"))
+                low = min(checkpoints.values())
+                events = journal.read_all(after=low, limit=self.batch_size)
+                if not events:
+                    conn.execute("ROLLBACK")
+                    return SyncReport(applied, start, max(end, low))
+                if applied == 0:
+                    start = low
+                self._crash.reached("mid-batch")
+                apply_batch(conn, events, checkpoints)
+                end = events[-1].position
+                self._advance(conn, journal, end)
+                self._crash.reached("before-commit")
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(conn)
+                raise
+            self._crash.reached("after-commit")
+            applied += len(events)
+            if self.progress is not None:
+                self.progress(applied, max(total, applied))
+
+    def _rebuild(
+        self, journal: SqliteJournal, projection: ProjectionStore, reasons: tuple[str, ...]
+    ) -> SyncReport:
+        conn = projection.conn
+        total = journal.head()
+        applied = 0
+        end = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements(DROP_VIEWS):
+                conn.execute(statement)
+            create_views(conn)
+            empty = dict.fromkeys(VIEW_VERSIONS, 0)
+            while True:
+                events = journal.read_all(after=end, limit=self.batch_size)
+                if not events:
+                    break
+                apply_batch(conn, events, empty)
+                end = events[-1].position
+                applied += len(events)
+                self._crash.reached("rebuild-mid")
+                if self.progress is not None:
+                    self.progress(applied, max(total, applied))
+            self._advance(conn, journal, end)
+            self._crash.reached("rebuild-before-commit")
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback_quietly(conn)
+            raise
+        return SyncReport(applied, 0, end, rebuilt=True, reasons=reasons)
+
+    def _advance(self, conn: sqlite3.Connection, journal: SqliteJournal, position: int) -> None:
+        now = utc_now()
+        conn.execute(
+            "UPDATE projection_views SET checkpoint = ?, updated_at = ? WHERE checkpoint < ?",
+            (position, now, position),
+        )
+        conn.executemany(
+            "INSERT INTO projection_meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [("journal_id", journal.journal_id), ("last_sync_at", now)],
+        )
+
+    def follow(
+        self,
+        on_report: Callable[[SyncReport], None],
+        *,
+        poll_interval: float = 0.2,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Sync now, then again whenever the journal grows, until `should_stop()` or
+        KeyboardInterrupt. Idle, it reads the journal's head (one index lookup) every
+        `poll_interval` seconds and holds no read transaction in between."""
+        while self._open() is None:
+            if should_stop():
+                return
+            time.sleep(poll_interval)
+        report = self.run()
+        on_report(report)
+        journal = self._journal
+        assert journal is not None
+        seen = report.end
+        while not should_stop():
+            time.sleep(poll_interval)
+            if journal.head() == seen:
+                continue
+            report = self.run()
+            seen = report.end
+            if report.applied or report.rebuilt:
+                on_report(report)
+
+
+def sync(
+    paths: StorePaths, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
+) -> SyncReport:
+    """Sync once from Python: `sync(StorePaths.resolve(home="/tmp/store"))`."""
+    with Syncer(paths, batch_size=batch_size) as syncer:
+        return syncer.run(rebuild=rebuild)
