@@ -23,9 +23,19 @@ $(BENCHX): pyproject.toml $(DEV)
 demo: $(DEV)
 	@store=$$(mktemp -d); trap 'rm -rf "$$store"' EXIT; \
 	export CQRS_HOME="$$store" PATH="$(CURDIR)/$(BIN):$$PATH"; set -e; \
-	echo '$$ cqrs item create Item1'; cqrs item create Item1; \
-	echo '$$ cqrs item update Item1 "Updated Description"'; cqrs item update Item1 "Updated Description"; \
-	echo '$$ cqrs item update Item1 "Updated Description" --json'; cqrs -q item update Item1 "Updated Description" --json
+	run() { printf '\n$$'; for a in "$$@"; do case "$$a" in *" "*) printf " '%s'" "$$a";; *) printf ' %s' "$$a";; esac; done; \
+	        echo; "$$@" || echo "(exit $$?)"; }; \
+	run cqrs item create Item1; \
+	run cqrs item update Item1 "Updated Description"; \
+	run cqrs sync; \
+	run cqrs item get Item1; \
+	run cqrs item list; \
+	run cqrs item create Item2 -d "Second item"; \
+	echo; echo "# Reads are eventually consistent: Item2 is not in the projection until a sync."; \
+	run cqrs item get Item2 --min-position 3 --wait 0.5; \
+	run cqrs item get Item2 --sync; \
+	run cqrs item history Item1; \
+	run cqrs status
 
 ## Lint, type checks and the test suite (what CI runs).
 test: lint typecheck pytest
