@@ -32,16 +32,29 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 
 def busy_timeout() -> float:
     """Seconds to wait for a lock, from CQRS_BUSY_TIMEOUT (default 5)."""
-    raw = os.environ.get("CQRS_BUSY_TIMEOUT")
+    return _seconds("CQRS_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)
+
+
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable)
     if raw is None or raw == "":
-        return DEFAULT_BUSY_TIMEOUT
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise UsageError(f"CQRS_BUSY_TIMEOUT={raw!r} is not a number of seconds")
+    if not 0 <= value < 86400:
+        raise UsageError(f"{variable}={raw!r} is not a number of seconds")
     return value
+
+
+DEFAULT_SYNC_LOCK_TIMEOUT = 600.0
+
+
+def sync_lock_timeout() -> float:
+    """Seconds a sync waits for another sync to release the projection, from
+    CQRS_SYNC_TIMEOUT (default 600: a rebuild of millions of events takes a while)."""
+    return _seconds("CQRS_SYNC_TIMEOUT", DEFAULT_SYNC_LOCK_TIMEOUT)
 
 
 class FileSpec:
@@ -171,7 +184,7 @@ def translate(exc: sqlite3.Error, path: str) -> CqrsError:
     lowered = message.lower()
     if "locked" in lowered or "busy" in lowered:
         return BusyError(
-            f"{path}: locked by another process for longer than {busy_timeout():g} s; "
+            f"{path}: locked by another process for longer than the busy timeout; "
             "nothing was written, retry"
         )
     if "full" in lowered:

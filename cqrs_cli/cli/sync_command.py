@@ -45,6 +45,17 @@ def _progress_bar(enabled: bool) -> AbstractContextManager[Callable[[int, int], 
     return bar()
 
 
+def _stop_on_sigterm() -> None:
+    """Let `kill PID` stop a follower the way Ctrl-C does: between or inside a batch,
+    whose transaction then rolls back, leaving a consistent checkpoint."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run_sync(
     *,
     rebuild: bool = False,
@@ -81,6 +92,7 @@ def run_sync(
         if rebuild:
             report(syncer.run(rebuild=True))
         output.note("Following the journal; Ctrl-C to stop.")
+        _stop_on_sigterm()
         try:
             syncer.follow(report, poll_interval=poll)
         except KeyboardInterrupt:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from ..errors import StorageError
-from ..sqlitefile import check_existing, connect, create_atomically, translate
-from .schema import BOOKKEEPING, SPEC, VIEW_VERSIONS, VIEWS
+from ..sqlitefile import check_existing, connect, create_atomically, sync_lock_timeout, translate
+from .schema import BOOKKEEPING, SEARCH_TRIGGERS, SPEC, VIEW_VERSIONS, VIEWS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,16 +27,23 @@ def statements(script: str) -> Iterator[str]:
         yield pending.strip()
 
 
-def create_views(conn: sqlite3.Connection) -> None:
+def create_views(conn: sqlite3.Connection, *, triggers: bool = True) -> None:
     """Create every view's tables and reset their checkpoints (inside the caller's
-    transaction)."""
+    transaction). Without `triggers`, item_search is left for a bulk build."""
     for statement in statements(VIEWS):
         conn.execute(statement)
+    if triggers:
+        create_search_triggers(conn)
     conn.executemany(
         "INSERT INTO projection_views (view, version, checkpoint) VALUES (?, ?, 0) "
         "ON CONFLICT (view) DO UPDATE SET version = excluded.version, checkpoint = 0",
         VIEW_VERSIONS.items(),
     )
+
+
+def create_search_triggers(conn: sqlite3.Connection) -> None:
+    for statement in statements(SEARCH_TRIGGERS):
+        conn.execute(statement)
 
 
 def _initialise(conn: sqlite3.Connection) -> None:
@@ -79,6 +86,12 @@ class ProjectionStore:
             # The projection can always be rebuilt from the journal, so a commit lost
             # to a power cut costs a re-sync, not data: no fsync per batch.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # After a rebuild the WAL may have grown to the projection's size: give the
+            # space back once it is checkpointed.
+            conn.execute("PRAGMA journal_size_limit = 67108864")
+            # Only syncs write here; one that is rebuilding holds the lock for as long
+            # as that takes, and the others should wait for it rather than fail.
+            conn.execute(f"PRAGMA busy_timeout = {int(sync_lock_timeout() * 1000)}")
         return cls(conn, path)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
