@@ -10,6 +10,7 @@ import typer
 from .. import __version__
 from ..errors import ExitCode
 from ..sync.runner import DEFAULT_BATCH_SIZE
+from ..text import printable
 from .item_commands import item_app
 from .state import state
 
@@ -140,6 +141,31 @@ def global_options(
     state.debug = state.debug or debug
 
 
+def _command_path(command: object, argv: list[str]) -> str:
+    """`cqrs item create` for argv naming that command, so that usage errors say which
+    command they are about (the error's own context is sometimes its parent's). Walks
+    argv through the command groups, skipping the options each group knows."""
+    path = ["cqrs"]
+    i = 0
+    while i < len(argv):
+        commands = getattr(command, "commands", None)
+        if not commands:
+            break
+        token = argv[i]
+        if token in commands:
+            command = commands[token]
+            path.append(token)
+            i += 1
+            continue
+        name, has_value, _ = token.partition("=")
+        params = getattr(command, "params", [])
+        param = next((p for p in params if name in p.opts or name in p.secondary_opts), None)
+        if param is None:
+            break
+        i += 1 if has_value or getattr(param, "is_flag", False) else 2
+    return " ".join(path)
+
+
 def run_typer(argv: list[str]) -> int:
     """Run argv through typer, without its own exit handling, so that errors reach
     main() as exceptions and usage errors come out as one line."""
@@ -151,15 +177,16 @@ def run_typer(argv: list[str]) -> int:
     try:
         result = command.main(args=argv, prog_name="cqrs", standalone_mode=False)
     except NoArgsIsHelpError:
-        # `cqrs` or `cqrs item` alone: show the help, and exit 2 as for any usage error.
-        command.main(args=[*argv, "--help"], prog_name="cqrs", standalone_mode=False)
+        # `cqrs` or `cqrs item` alone: typer has shown the help; exit 2 as for any
+        # usage error.
         return int(ExitCode.USAGE)
     except UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "cqrs"
-        typer.echo(f"{where}: error: {exc.format_message()} (see '{where} --help')", err=True)
+        where = _command_path(command, argv)
+        message = printable(exc.format_message())
+        typer.echo(f"{where}: error: {message} (see '{where} --help')", err=True)
         return int(ExitCode.USAGE)
     except ClickException as exc:
-        typer.echo(f"cqrs: error: {exc.format_message()}", err=True)
+        typer.echo(f"cqrs: error: {printable(exc.format_message())}", err=True)
         return exc.exit_code
     except Abort:
         typer.echo("cqrs: aborted", err=True)

@@ -18,6 +18,7 @@ def run(argv: list[str]) -> int:
     """Run one command line; return its exit code. Never raises."""
     from . import output
 
+    state.reset()
     try:
         try:
             from .fast import dispatch

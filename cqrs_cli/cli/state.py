@@ -11,6 +11,10 @@ class CliState:
     __slots__ = ("debug", "home", "journal", "projection", "quiet")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the defaults: each command line starts from these."""
         self.journal: str | None = None
         self.projection: str | None = None
         self.home: str | None = None

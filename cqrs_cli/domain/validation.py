@@ -40,10 +40,6 @@ def validate_item_id(raw: str) -> str:
     shown = printable(raw)
     if _has_surrogates(raw):
         raise InvalidInput(f"invalid item id '{shown}': it is not valid UTF-8")
-    if len(raw) > MAX_ID_LENGTH:
-        raise InvalidInput(
-            f"invalid item id: {len(raw)} characters, more than the limit of {MAX_ID_LENGTH}"
-        )
     if raw != raw.strip():
         raise InvalidInput(f"invalid item id '{shown}': it starts or ends with whitespace")
     if not raw.isprintable():
@@ -54,8 +50,13 @@ def validate_item_id(raw: str) -> str:
                 f"U+{ord(bad):04X}"
             )
     # One normal form, so that an id typed with a combining accent and the same id
-    # typed precomposed name the same item.
-    return unicodedata.normalize("NFC", raw)
+    # typed precomposed name the same item. The limit applies to the stored form.
+    item_id = unicodedata.normalize("NFC", raw)
+    if len(item_id) > MAX_ID_LENGTH:
+        raise InvalidInput(
+            f"invalid item id: {len(item_id)} characters, more than the limit of {MAX_ID_LENGTH}"
+        )
+    return item_id
 
 
 def validate_description(raw: str) -> str:

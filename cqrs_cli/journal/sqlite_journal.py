@@ -69,10 +69,8 @@ COMMIT;
 """
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
-_INSERT = (
-    "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, "
-    "data, recorded_at, command_id, idempotency_key, correlation_id, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_WITH_POSITION = (
+    f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
 
 
@@ -138,12 +136,6 @@ class SqliteJournal:
         rows = self._query(f"{_SELECT} WHERE idempotency_key = ? ORDER BY position", (key,))
         return [_row(r) for r in rows]
 
-    def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        rows = self._query(
-            f"{_SELECT} WHERE position > ? ORDER BY position LIMIT ?", (after, limit)
-        )
-        return [_row(r) for r in rows]
-
     def head(self) -> int:
         (position,) = self._query("SELECT COALESCE(MAX(position), 0) FROM events")[0]
         assert isinstance(position, int)
@@ -155,6 +147,31 @@ class SqliteJournal:
         assert isinstance(count, int)
         return count
 
+    def read_all(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        *,
+        stream_id: str | None = None,
+        event_type: str | None = None,
+    ) -> list[RecordedEvent]:
+        where, params = ["position > ?"], [after]
+        if stream_id is not None:
+            where.append("stream_id = ?")
+            params.append(stream_id)  # type: ignore[arg-type]
+        if event_type is not None:
+            where.append("event_type = ?")
+            params.append(event_type)  # type: ignore[arg-type]
+        rows = self._query(
+            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY position LIMIT ?", (*params, limit)
+        )
+        return [_row(r) for r in rows]
+
+    def batch(self) -> JournalBatch:
+        """A write transaction for many appends: all of them are committed, or none.
+        Use as a context manager."""
+        return JournalBatch(self._conn, self.path)
+
     def append(
         self,
         stream_id: str,
@@ -162,58 +179,180 @@ class SqliteJournal:
         events: Sequence[NewEvent],
         metadata: AppendMetadata,
     ) -> AppendResult:
-        conn = self._conn
-        key = metadata.idempotency_key
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self.batch() as batch:
+            key = metadata.idempotency_key
             if key is not None:
-                done = conn.execute(
-                    f"{_SELECT} WHERE idempotency_key = ? ORDER BY position", (key,)
-                ).fetchall()
+                done = batch.find_by_idempotency_keys([key]).get(key)
                 if done:
-                    conn.execute("COMMIT")
-                    return AppendResult([_row(r) for r in done], already_applied=True)
-            (actual,) = conn.execute(
-                "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
-                (stream_id,),
-            ).fetchone()
-            if actual != expected_version:
-                conn.execute("ROLLBACK")
-                raise WrongExpectedVersion(stream_id, expected_version, actual)
-            last = conn.execute("SELECT hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
-            prev_hash = last[0] if last else GENESIS
-            recorded: list[RecordedEvent] = []
-            for offset, event in enumerate(events, start=1):
-                version = expected_version + offset
-                fields = (
-                    event.event_id,
-                    stream_id,
-                    version,
-                    event.event_type,
-                    event.schema_version,
-                    event.data,
-                    metadata.recorded_at,
-                    metadata.command_id,
-                    key,
-                    metadata.correlation_id,
-                )
-                digest = event_hash(prev_hash, *fields)
-                cursor = conn.execute(_INSERT, (*fields, prev_hash, digest))
-                position = cursor.lastrowid
-                assert position is not None
-                recorded.append(RecordedEvent(position, *fields, prev_hash, digest))
-                prev_hash = digest
-            conn.execute("COMMIT")
-            return AppendResult(recorded, already_applied=False)
-        except sqlite3.Error as exc:
-            rollback_quietly(conn)
-            raise translate(exc, self.path) from None
-        except BaseException:
-            rollback_quietly(conn)
-            raise
+                    return AppendResult(done, already_applied=True)
+            batch.stream_version(stream_id)
+            recorded = batch.append(stream_id, expected_version, events, metadata)
+        return AppendResult(recorded, already_applied=False)
 
     def close(self) -> None:
         self._conn.close()
+
+
+_MAX_PARAMS = 500
+"""Ids per `IN (...)` query: well under SQLite's limit on bound parameters."""
+
+
+class JournalBatch:
+    """Appends inside one write transaction (BEGIN IMMEDIATE ... COMMIT).
+
+    Rows are buffered and inserted with executemany; reads through the batch flush them
+    first, so they see the batch's own appends. Positions are assigned here (the
+    transaction holds the write lock, so the next position is known) and the hash
+    chain is carried along in memory. An append must follow a read of its stream's
+    version in the same round (between two flushes), which keeps memory bounded by a
+    round, not by the whole batch.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._path = path
+        self._pending: list[tuple[object, ...]] = []
+        self._versions: dict[str, int] = {}
+        self._prev_hash = GENESIS
+        self._next_position = 1
+
+    def __enter__(self) -> JournalBatch:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            last = conn.execute("SELECT hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+            self._prev_hash = last[0] if last else GENESIS
+            (seq,) = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'events'"
+            ).fetchone()
+            self._next_position = seq + 1
+        except sqlite3.Error as exc:
+            rollback_quietly(conn)
+            raise translate(exc, self._path) from None
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is not None:
+            rollback_quietly(self._conn)
+            return
+        try:
+            self.flush()
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            rollback_quietly(self._conn)
+            raise translate(error, self._path) from None
+        except BaseException:
+            rollback_quietly(self._conn)
+            raise
+
+    def flush(self) -> None:
+        """Insert the buffered rows; forget the stream versions of this round."""
+        if self._pending:
+            try:
+                self._conn.executemany(_INSERT_WITH_POSITION, self._pending)
+            except sqlite3.IntegrityError as exc:
+                raise StorageError(f"{self._path}: append refused: {exc}") from None
+            except sqlite3.Error as exc:
+                raise translate(exc, self._path) from None
+            self._pending.clear()
+        self._versions.clear()
+
+    def _select(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path) from None
+
+    def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 if it has no events)."""
+        if stream_id in self._versions:
+            return self._versions[stream_id]
+        self.flush()
+        (version,) = self._select(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+            (stream_id,),
+        )[0]
+        assert isinstance(version, int)
+        self._versions[stream_id] = version
+        return version
+
+    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        """The events of each stream (only streams that have any), in version order;
+        starts a new round."""
+        self.flush()
+        found: dict[str, list[RecordedEvent]] = {}
+        unique = list(dict.fromkeys(stream_ids))
+        for start in range(0, len(unique), _MAX_PARAMS):
+            chunk = unique[start : start + _MAX_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            for row in self._select(
+                f"{_SELECT} WHERE stream_id IN ({marks}) ORDER BY stream_id, stream_version",
+                chunk,
+            ):
+                event = _row(row)
+                found.setdefault(event.stream_id, []).append(event)
+        for stream_id in unique:
+            events = found.get(stream_id)
+            self._versions[stream_id] = events[-1].stream_version if events else 0
+        return found
+
+    def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        """The events appended under each key that was used (this batch included)."""
+        self.flush()
+        found: dict[str, list[RecordedEvent]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _MAX_PARAMS):
+            chunk = unique[start : start + _MAX_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            for row in self._select(
+                f"{_SELECT} WHERE idempotency_key IN ({marks}) ORDER BY position", chunk
+            ):
+                event = _row(row)
+                assert event.idempotency_key is not None
+                found.setdefault(event.idempotency_key, []).append(event)
+        return found
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: AppendMetadata,
+    ) -> list[RecordedEvent]:
+        """Buffer `events` as the stream's next versions; WrongExpectedVersion if the
+        stream is not at `expected_version`."""
+        actual = self._versions.get(stream_id)
+        if actual is None:
+            raise RuntimeError(f"append to stream {stream_id!r} without reading its version")
+        if actual != expected_version:
+            raise WrongExpectedVersion(stream_id, expected_version, actual)
+        recorded: list[RecordedEvent] = []
+        prev_hash = self._prev_hash
+        position = self._next_position
+        version = expected_version
+        for event in events:
+            version += 1
+            fields = (
+                event.event_id,
+                stream_id,
+                version,
+                event.event_type,
+                event.schema_version,
+                event.data,
+                metadata.recorded_at,
+                metadata.command_id,
+                metadata.idempotency_key,
+                metadata.correlation_id,
+            )
+            digest = event_hash(prev_hash, *fields)
+            self._pending.append((position, *fields, prev_hash, digest))
+            recorded.append(RecordedEvent(position, *fields, prev_hash, digest))
+            prev_hash = digest
+            position += 1
+        self._prev_hash = prev_hash
+        self._next_position = position
+        self._versions[stream_id] = version
+        return recorded
 
 
 def _initialise(conn: sqlite3.Connection) -> None:

@@ -22,7 +22,7 @@ from ..domain.item import (
     fold,
 )
 from ..domain.validation import InvalidInput, validate_description, validate_item_id
-from ..errors import ConflictError, WrongExpectedVersion
+from ..errors import ConflictError, NotFoundError, WrongExpectedVersion
 from ..ids import new_uuid
 from ..journal.records import AppendMetadata, NewEvent, RecordedEvent
 from ..paths import StorePaths
@@ -180,9 +180,18 @@ class CommandService:
         for _ in range(MAX_ATTEMPTS):
             history = journal.read_stream(item_id) if journal is not None else []
             state = fold(_decoded(history))
-            if expected_version is not None and state.version != expected_version:
-                raise WrongExpectedVersion(item_id, expected_version, state.version)
-            events = decide(command, state)
+            try:
+                if expected_version is not None and state.version != expected_version:
+                    raise WrongExpectedVersion(item_id, expected_version, state.version)
+                events = decide(command, state)
+            except (ConflictError, NotFoundError):
+                # A retry racing its own first attempt: the state now reflects that
+                # attempt, so the command looks wrong; the key says it was applied.
+                if idempotency_key is not None and journal is not None:
+                    done = journal.find_by_idempotency_key(idempotency_key)
+                    if done:
+                        return _already_applied(item_id, idempotency_key, done)
+                raise
             last_position = history[-1].position if history else None
             if not events:
                 return WriteResult(item_id, "unchanged", state.version, last_position)

@@ -1,0 +1,127 @@
+"""Reading batch commands for `cqrs apply`: one JSON object per line.
+
+    {"op": "create", "id": "Item1", "description": "text", "key": "k1"}
+    {"op": "update", "id": "Item1", "description": "new text", "expect_version": 1}
+    {"op": "delete", "id": "Item1"}
+
+Fields: op (create | update | delete), id, description (create: optional, update:
+required, delete: not allowed), expect_version (an integer >= 0), key (idempotency
+key), correlation_id. Anything else is refused, with the line's number: a typo in a
+field name must not silently drop an expected version.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..domain.item import Command, CreateItem, DeleteItem, UpdateItem
+from ..domain.validation import InvalidInput
+from ..record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+FIELDS = frozenset({"op", "id", "description", "expect_version", "key", "correlation_id"})
+
+
+class BatchCommand(Record):
+    """One line of a batch: the command and its options."""
+
+    __slots__ = ("line", "command", "expected_version", "idempotency_key", "correlation_id")
+    line: int
+    command: Command
+    expected_version: int | None
+    idempotency_key: str | None
+    correlation_id: str | None
+
+    def __init__(
+        self,
+        line: int,
+        command: Command,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        self._set(
+            line=line,
+            command=command,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+        )
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _string(fields: dict[str, object], name: str, line: int, required: bool) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"line {line}: missing field {name!r}")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"line {line}: field {name!r} must be a string")
+    return value
+
+
+def parse_line(raw: bytes | str, line: int) -> BatchCommand | None:
+    """The command on one line; None for a blank line; InvalidInput naming the line."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"line {line}: not valid UTF-8 (byte {exc.start})") from None
+    else:
+        text = raw
+    if not text.strip():
+        return None
+    try:
+        fields = json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise InvalidInput(f"line {line}: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidInput(f"line {line}: invalid JSON ({exc})") from None
+    if not isinstance(fields, dict):
+        raise InvalidInput(f"line {line}: expected a JSON object with an 'op' field")
+    unknown = sorted(set(fields) - FIELDS)
+    if unknown:
+        raise InvalidInput(f"line {line}: unknown field {unknown[0]!r}")
+    op = fields.get("op")
+    item_id = _string(fields, "id", line, required=True)
+    assert item_id is not None
+    if op == "create":
+        command: Command = CreateItem(item_id, _string(fields, "description", line, False) or "")
+    elif op == "update":
+        description = _string(fields, "description", line, required=True)
+        assert description is not None
+        command = UpdateItem(item_id, description)
+    elif op == "delete":
+        if "description" in fields:
+            raise InvalidInput(f"line {line}: a delete takes no description")
+        command = DeleteItem(item_id)
+    else:
+        raise InvalidInput(f"line {line}: 'op' must be create, update or delete, not {op!r}")
+    expected = fields.get("expect_version")
+    if expected is not None and (
+        type(expected) is not int or not 0 <= expected < 2**63  # bool is not a version
+    ):
+        raise InvalidInput(f"line {line}: 'expect_version' must be an integer, 0 or more")
+    return BatchCommand(
+        line,
+        command,
+        expected,
+        _string(fields, "key", line, False),
+        _string(fields, "correlation_id", line, False),
+    )
+
+
+def parse_lines(lines: Iterable[bytes | str]) -> Iterator[BatchCommand]:
+    """The commands of an NDJSON stream, lazily (a file of millions of lines is never
+    held in memory)."""
+    for number, raw in enumerate(lines, start=1):
+        command = parse_line(raw, number)
+        if command is not None:
+            yield command
