@@ -440,6 +440,8 @@ HOSTILE_ARGV = {
     "int": ["item", "create", "Item1", "--expect-version", "{h}"],
     "journal-path": ["--journal", "{store}/{h}", "item", "create", "Item1"],
 }
+
+
 def hostile_cases() -> list[object]:
     cases: list[object] = []
     for where, argv in HOSTILE_ARGV.items():
