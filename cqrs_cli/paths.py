@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from .errors import UsageError
-from .record import Record
+from .record import Record, set_field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ class StorePaths(Record):
     def __init__(self, journal: str, projection: str) -> None:
         if os.path.abspath(journal) == os.path.abspath(projection):
             raise UsageError(f"the journal and the projection must be different files: {journal}")
-        self._set(journal=journal, projection=projection)
+        set_field(self, "journal", journal)
+        set_field(self, "projection", projection)
 
     @classmethod
     def resolve(

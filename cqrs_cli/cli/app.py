@@ -68,6 +68,41 @@ def sync_command(
     )
 
 
+@app.command("apply")
+def apply_command(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="[FILE]", help="NDJSON commands, one per line; '-' (default) reads stdin."
+        ),
+    ] = "-",
+    each: Annotated[
+        bool,
+        typer.Option(
+            "--each", help="Commit line by line and report each line's outcome; go on after errors."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON result per line on stdout (NDJSON).")
+    ] = False,
+    sync: Annotated[
+        bool, typer.Option("--sync", help="Catch the projection up afterwards.")
+    ] = False,
+) -> int:
+    """Apply many commands at once: all of them in one transaction, or none.
+
+    Each line is {"op": "create"|"update"|"delete", "id": ..., "description": ...,
+    "expect_version": N, "key": ..., "correlation_id": ...}. The first line that fails
+    (invalid, or refused by the rules) is reported with its number, and nothing is
+    written. Idempotency keys make a re-run of the same file safe.
+
+    Example: jq -c '{op: "create", id: .sku, key: .sku}' items.json | cqrs apply --json
+    """
+    from .apply_command import run_apply
+
+    return run_apply(source, each=each, as_json=as_json, sync=sync)
+
+
 @app.command("status")
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,

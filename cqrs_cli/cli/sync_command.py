@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from ..sync.runner import SyncReport
 
 
-def _progress_bar(enabled: bool) -> AbstractContextManager[Callable[[int, int], None] | None]:
+def progress_bar(
+    enabled: bool, description: str = "Syncing"
+) -> AbstractContextManager[Callable[[int, int], None] | None]:
     """A rich progress bar on stderr when it is a terminal; otherwise nothing at all."""
     from contextlib import contextmanager
 
@@ -35,10 +37,11 @@ def _progress_bar(enabled: bool) -> AbstractContextManager[Callable[[int, int], 
             console=Console(stderr=True),
             transient=True,
         ) as progress:
-            task = progress.add_task("Syncing", total=None)
+            task = progress.add_task(description, total=None)
 
             def update(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
+                # total 0: unknown (a stream); the bar then just counts.
+                progress.update(task, completed=done, total=total or None)
 
             yield update
 
@@ -83,7 +86,7 @@ def run_sync(
         sys.stdout.flush()
 
     with (
-        _progress_bar(show_bar and not follow) as progress,
+        progress_bar(show_bar and not follow) as progress,
         Syncer(state.paths(), batch_size=batch_size, progress=progress) as syncer,
     ):
         if not follow:

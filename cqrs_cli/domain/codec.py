@@ -28,8 +28,9 @@ SCHEMA_VERSIONS: dict[str, int] = {"ItemCreated": 1, "ItemUpdated": 1, "ItemDele
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-def _dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+# The C string encoder behind json.dumps(ensure_ascii=False): encoding one field this
+# way is several times cheaper than a json.dumps call, and gives the same text.
+_string = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
 def encode(event: Event) -> tuple[str, int, str]:
@@ -37,7 +38,7 @@ def encode(event: Event) -> tuple[str, int, str]:
     if isinstance(event, ItemDeleted):
         return "ItemDeleted", 1, "{}"
     name = "ItemCreated" if isinstance(event, ItemCreated) else "ItemUpdated"
-    return name, 1, _dumps({"description": event.description})
+    return name, 1, '{"description":' + _string(event.description) + "}"
 
 
 def decode(stream_id: str, event_type: str, schema_version: int, data: str) -> Event:

@@ -13,7 +13,7 @@ Rules:
 from __future__ import annotations
 
 from ..errors import ConflictError, NotFoundError
-from ..record import Record
+from ..record import Record, set_field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ class CreateItem(Record):
     description: str
 
     def __init__(self, item_id: str, description: str = "") -> None:
-        self._set(item_id=item_id, description=description)
+        set_field(self, "item_id", item_id)
+        set_field(self, "description", description)
 
 
 class UpdateItem(Record):
@@ -38,7 +39,8 @@ class UpdateItem(Record):
     description: str
 
     def __init__(self, item_id: str, description: str) -> None:
-        self._set(item_id=item_id, description=description)
+        set_field(self, "item_id", item_id)
+        set_field(self, "description", description)
 
 
 class DeleteItem(Record):
@@ -46,7 +48,7 @@ class DeleteItem(Record):
     item_id: str
 
     def __init__(self, item_id: str) -> None:
-        self._set(item_id=item_id)
+        set_field(self, "item_id", item_id)
 
 
 Command = CreateItem | UpdateItem | DeleteItem
@@ -61,7 +63,8 @@ class ItemCreated(Record):
     description: str
 
     def __init__(self, item_id: str, description: str) -> None:
-        self._set(item_id=item_id, description=description)
+        set_field(self, "item_id", item_id)
+        set_field(self, "description", description)
 
 
 class ItemUpdated(Record):
@@ -70,7 +73,8 @@ class ItemUpdated(Record):
     description: str
 
     def __init__(self, item_id: str, description: str) -> None:
-        self._set(item_id=item_id, description=description)
+        set_field(self, "item_id", item_id)
+        set_field(self, "description", description)
 
 
 class ItemDeleted(Record):
@@ -78,7 +82,7 @@ class ItemDeleted(Record):
     item_id: str
 
     def __init__(self, item_id: str) -> None:
-        self._set(item_id=item_id)
+        set_field(self, "item_id", item_id)
 
 
 Event = ItemCreated | ItemUpdated | ItemDeleted
@@ -96,7 +100,9 @@ class ItemState(Record):
     description: str
 
     def __init__(self, version: int = 0, live: bool = False, description: str = "") -> None:
-        self._set(version=version, live=live, description=description)
+        set_field(self, "version", version)
+        set_field(self, "live", live)
+        set_field(self, "description", description)
 
     @property
     def exists(self) -> bool:

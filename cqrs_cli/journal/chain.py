@@ -15,7 +15,15 @@ else:
         from hashlib import sha256
 
 GENESIS = "0" * 64
-"""The `prev_hash` of a journal's first event."""
+
+# The C string encoder behind json.dumps(ensure_ascii=False): the content below is
+# byte for byte json.dumps([...], ensure_ascii=False, separators=(",", ":")), built
+# without the encoder's per-call set-up (a third of a batch's hashing time).
+_string = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _string(value)
 
 
 def event_hash(
@@ -31,23 +39,11 @@ def event_hash(
     idempotency_key: str | None,
     correlation_id: str | None,
 ) -> str:
-    # A JSON array is an unambiguous encoding of the fields: no separator inside a
-    # field can make two different events hash the same.
-    content = json.dumps(
-        [
-            prev_hash,
-            event_id,
-            stream_id,
-            stream_version,
-            event_type,
-            schema_version,
-            data,
-            recorded_at,
-            command_id,
-            idempotency_key,
-            correlation_id,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+    """SHA-256 of the JSON array of the fields: an unambiguous encoding, so that no
+    separator inside a field can make two different events hash the same."""
+    content = (
+        f"[{_string(prev_hash)},{_string(event_id)},{_string(stream_id)},{int(stream_version)},"
+        f"{_string(event_type)},{int(schema_version)},{_string(data)},{_string(recorded_at)},"
+        f"{_string(command_id)},{_text(idempotency_key)},{_text(correlation_id)}]"
     )
     return sha256(content.encode("utf-8", "surrogatepass")).hexdigest()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..record import Record
+from ..record import Record, set_field
 
 
 class ItemView(Record):
@@ -35,15 +35,13 @@ class ItemView(Record):
         updated_at: str,
         position: int,
     ) -> None:
-        self._set(
-            item_id=item_id,
-            description=description,
-            version=version,
-            deleted=bool(deleted),
-            created_at=created_at,
-            updated_at=updated_at,
-            position=position,
-        )
+        set_field(self, "item_id", item_id)
+        set_field(self, "description", description)
+        set_field(self, "version", version)
+        set_field(self, "deleted", bool(deleted))
+        set_field(self, "created_at", created_at)
+        set_field(self, "updated_at", updated_at)
+        set_field(self, "position", position)
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.description}"
@@ -72,14 +70,12 @@ class HistoryEntry(Record):
         description: str | None,
         recorded_at: str,
     ) -> None:
-        self._set(
-            position=position,
-            item_id=item_id,
-            version=version,
-            event_type=event_type,
-            description=description,
-            recorded_at=recorded_at,
-        )
+        set_field(self, "position", position)
+        set_field(self, "item_id", item_id)
+        set_field(self, "version", version)
+        set_field(self, "event_type", event_type)
+        set_field(self, "description", description)
+        set_field(self, "recorded_at", recorded_at)
 
     def to_json(self) -> dict[str, object]:
         return self.as_dict()
@@ -96,7 +92,11 @@ class ViewStatus(Record):
     def __init__(
         self, view: str, version: int, checkpoint: int, lag: int, updated_at: str | None
     ) -> None:
-        self._set(view=view, version=version, checkpoint=checkpoint, lag=lag, updated_at=updated_at)
+        set_field(self, "view", view)
+        set_field(self, "version", version)
+        set_field(self, "checkpoint", checkpoint)
+        set_field(self, "lag", lag)
+        set_field(self, "updated_at", updated_at)
 
 
 class Status(Record):
@@ -135,17 +135,15 @@ class Status(Record):
         views: tuple[ViewStatus, ...],
     ) -> None:
         belongs = projection_journal_id is None or projection_journal_id == journal_id
-        self._set(
-            journal=journal,
-            projection=projection,
-            journal_id=journal_id,
-            journal_head=journal_head,
-            projection_exists=projection_exists,
-            projection_journal_id=projection_journal_id,
-            belongs=belongs,
-            last_sync_at=last_sync_at,
-            views=views,
-        )
+        set_field(self, "journal", journal)
+        set_field(self, "projection", projection)
+        set_field(self, "journal_id", journal_id)
+        set_field(self, "journal_head", journal_head)
+        set_field(self, "projection_exists", projection_exists)
+        set_field(self, "projection_journal_id", projection_journal_id)
+        set_field(self, "belongs", belongs)
+        set_field(self, "last_sync_at", last_sync_at)
+        set_field(self, "views", views)
 
     def to_json(self) -> dict[str, object]:
         data = self.as_dict()

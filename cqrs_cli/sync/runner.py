@@ -24,7 +24,7 @@ from ..projection.store import (
     create_views,
     statements,
 )
-from ..record import Record
+from ..record import Record, set_field
 from ..sqlitefile import rollback_quietly, translate
 from ..write.command_service import utc_now
 from .projectors import apply_batch
@@ -62,7 +62,11 @@ class SyncReport(Record):
         rebuilt: bool = False,
         reasons: tuple[str, ...] = (),
     ) -> None:
-        self._set(applied=applied, start=start, end=end, rebuilt=rebuilt, reasons=reasons)
+        set_field(self, "applied", applied)
+        set_field(self, "start", start)
+        set_field(self, "end", end)
+        set_field(self, "rebuilt", rebuilt)
+        set_field(self, "reasons", reasons)
 
     def __str__(self) -> str:
         what = "Rebuilt from" if self.rebuilt else "Synced"

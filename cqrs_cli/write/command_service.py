@@ -32,9 +32,10 @@ from .results import PlannedEvent, WriteResult
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from ..journal.base import Journal
+    from .ndjson import BatchCommand
     from .results import Outcome
 
 MAX_ATTEMPTS = 50
@@ -224,6 +225,35 @@ class CommandService:
             f"({MAX_ATTEMPTS} attempts); retry"
         )
 
+    def apply(
+        self,
+        commands: Iterable[BatchCommand],
+        *,
+        on_result: Callable[[int, WriteResult], None] | None = None,
+    ) -> BatchSummary:
+        """Apply a batch in one transaction: all of it, or (on the first command that
+        fails, raised as BatchLineError naming its line) none of it. `on_result` sees
+        each command's result as it is decided, before the commit."""
+        from ..journal.sqlite_journal import SqliteJournal
+        from .batch import apply_round, rounds
+
+        summary = BatchSummary()
+        journal = self._open(create=True)
+        assert isinstance(journal, SqliteJournal), "batches need the SQLite journal"
+        with journal.batch() as batch:
+            for chunk in rounds(commands):
+                for line, result in apply_round(
+                    batch,
+                    chunk,
+                    recorded_at=self._clock(),
+                    new_id=self._new_id,
+                    validate=_validated_line,
+                ):
+                    summary.add(result)
+                    if on_result is not None:
+                        on_result(line, result)
+        return summary
+
     def _open(self, *, create: bool) -> Journal | None:
         if self._journal is None:
             from ..journal.sqlite_journal import SPEC, SqliteJournal
@@ -248,12 +278,81 @@ class CommandService:
         self.close()
 
 
+class BatchSummary:
+    """Counts of what a batch did."""
+
+    __slots__ = ("already_applied", "commands", "first_position", "last_position", "outcomes")
+
+    def __init__(self) -> None:
+        self.commands = 0
+        self.already_applied = 0
+        self.outcomes: dict[str, int] = {}
+        self.first_position: int | None = None
+        self.last_position: int | None = None
+
+    def add(self, result: WriteResult) -> None:
+        self.commands += 1
+        if result.already_applied:
+            self.already_applied += 1
+        else:
+            self.outcomes[result.outcome] = self.outcomes.get(result.outcome, 0) + 1
+            if result.outcome != "unchanged":
+                if self.first_position is None:
+                    self.first_position = result.events[0].position  # type: ignore[union-attr]
+                self.last_position = result.position
+
+    @property
+    def appended(self) -> int:
+        return sum(n for outcome, n in self.outcomes.items() if outcome != "unchanged")
+
+    def __str__(self) -> str:
+        parts = [f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items())]
+        if self.already_applied:
+            parts.append(f"{self.already_applied} already applied")
+        where = ""
+        if self.last_position is not None:
+            where = f" (journal position {self.first_position} -> {self.last_position})"
+        noun = "command" if self.commands == 1 else "commands"
+        done = ", ".join(parts) or "nothing to do"
+        return f"Applied {self.commands} {noun}: {done}{where}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "commands": self.commands,
+            "appended": self.appended,
+            "already_applied": self.already_applied,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "first_position": self.first_position,
+            "last_position": self.last_position,
+        }
+
+
+def _validated_line(line: BatchCommand) -> BatchCommand:
+    command = _validated(line.command)
+    _check_version(line.expected_version)
+    _check_token("idempotency key", line.idempotency_key)
+    _check_token("correlation id", line.correlation_id)
+    if command is line.command:
+        return line
+    from .ndjson import BatchCommand
+
+    return BatchCommand(
+        line.line, command, line.expected_version, line.idempotency_key, line.correlation_id
+    )
+
+
 def _validated(command: Command) -> Command:
+    """`command` checked, with its id in the stored form (the same object when the id
+    needed no normalising)."""
     item_id = validate_item_id(command.item_id)
+    if not isinstance(command, DeleteItem):
+        validate_description(command.description)
+    if item_id == command.item_id:
+        return command
     if isinstance(command, CreateItem):
-        return CreateItem(item_id, validate_description(command.description))
+        return CreateItem(item_id, command.description)
     if isinstance(command, UpdateItem):
-        return UpdateItem(item_id, validate_description(command.description))
+        return UpdateItem(item_id, command.description)
     return DeleteItem(item_id)
 
 

@@ -16,7 +16,7 @@ import json
 
 from ..domain.item import Command, CreateItem, DeleteItem, UpdateItem
 from ..domain.validation import InvalidInput
-from ..record import Record
+from ..record import Record, set_field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,17 +43,19 @@ class BatchCommand(Record):
         idempotency_key: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        self._set(
-            line=line,
-            command=command,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            correlation_id=correlation_id,
-        )
+        set_field(self, "line", line)
+        set_field(self, "command", command)
+        set_field(self, "expected_version", expected_version)
+        set_field(self, "idempotency_key", idempotency_key)
+        set_field(self, "correlation_id", correlation_id)
 
 
 def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+# Built once: json.loads with options builds a new decoder on every call.
+_decode = json.JSONDecoder(parse_constant=_no_constants).decode
 
 
 def _string(fields: dict[str, object], name: str, line: int, required: bool) -> str | None:
@@ -79,7 +81,7 @@ def parse_line(raw: bytes | str, line: int) -> BatchCommand | None:
     if not text.strip():
         return None
     try:
-        fields = json.loads(text, parse_constant=_no_constants)
+        fields = _decode(text)
     except RecursionError:
         raise InvalidInput(f"line {line}: JSON nested too deeply") from None
     except ValueError as exc:
@@ -90,6 +92,8 @@ def parse_line(raw: bytes | str, line: int) -> BatchCommand | None:
     if unknown:
         raise InvalidInput(f"line {line}: unknown field {unknown[0]!r}")
     op = fields.get("op")
+    if op not in ("create", "update", "delete"):
+        raise InvalidInput(f"line {line}: 'op' must be create, update or delete, not {op!r}")
     item_id = _string(fields, "id", line, required=True)
     assert item_id is not None
     if op == "create":
@@ -98,12 +102,10 @@ def parse_line(raw: bytes | str, line: int) -> BatchCommand | None:
         description = _string(fields, "description", line, required=True)
         assert description is not None
         command = UpdateItem(item_id, description)
-    elif op == "delete":
+    else:
         if "description" in fields:
             raise InvalidInput(f"line {line}: a delete takes no description")
         command = DeleteItem(item_id)
-    else:
-        raise InvalidInput(f"line {line}: 'op' must be create, update or delete, not {op!r}")
     expected = fields.get("expect_version")
     if expected is not None and (
         type(expected) is not int or not 0 <= expected < 2**63  # bool is not a version

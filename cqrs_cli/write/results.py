@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..record import Record
+from ..record import Record, set_field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,13 +26,11 @@ class PlannedEvent(Record):
     def __init__(
         self, stream_id: str, stream_version: int, event_type: str, schema_version: int, data: str
     ) -> None:
-        self._set(
-            stream_id=stream_id,
-            stream_version=stream_version,
-            event_type=event_type,
-            schema_version=schema_version,
-            data=data,
-        )
+        set_field(self, "stream_id", stream_id)
+        set_field(self, "stream_version", stream_version)
+        set_field(self, "event_type", event_type)
+        set_field(self, "schema_version", schema_version)
+        set_field(self, "data", data)
 
     def envelope(self) -> dict[str, object]:
         import json
@@ -81,15 +79,13 @@ class WriteResult(Record):
         already_applied: bool = False,
         dry_run: bool = False,
     ) -> None:
-        self._set(
-            item_id=item_id,
-            outcome=outcome,
-            version=version,
-            position=position,
-            events=events,
-            already_applied=already_applied,
-            dry_run=dry_run,
-        )
+        set_field(self, "item_id", item_id)
+        set_field(self, "outcome", outcome)
+        set_field(self, "version", version)
+        set_field(self, "position", position)
+        set_field(self, "events", events)
+        set_field(self, "already_applied", already_applied)
+        set_field(self, "dry_run", dry_run)
 
     def __str__(self) -> str:
         return f"Item {self.outcome}: {self.item_id}"

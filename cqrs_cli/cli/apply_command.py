@@ -1,0 +1,150 @@
+"""`cqrs apply`: run a file of NDJSON commands, as one transaction or line by line."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import CqrsError, UsageError
+from . import output
+from .state import state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import IO
+
+    from ..write.command_service import CommandService
+    from ..write.ndjson import BatchCommand
+    from ..write.results import WriteResult
+
+
+def _result_json(line: int, result: WriteResult) -> dict[str, object]:
+    return {
+        "line": line,
+        "ok": True,
+        "item_id": result.item_id,
+        "outcome": result.outcome,
+        "version": result.version,
+        "position": result.position,
+        "already_applied": result.already_applied,
+    }
+
+
+def _error_json(line: int, message: str, exit_code: int) -> dict[str, object]:
+    return {"line": line, "ok": False, "error": message, "exit_code": exit_code}
+
+
+def open_input(source: str) -> IO[bytes]:
+    """The bytes of FILE, or of stdin for '-' (refusing a terminal, which would hang)."""
+    if source == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError(
+                "cqrs apply reads NDJSON commands from stdin, but stdin is a terminal: "
+                "give a FILE, or pipe the commands in (cqrs apply < commands.ndjson)"
+            )
+        return sys.stdin.buffer
+    try:
+        return open(source, "rb")
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
+
+
+def _counted(lines: IO[bytes], tick: Callable[[int], None] | None) -> Iterator[bytes]:
+    for number, line in enumerate(lines, start=1):
+        if tick is not None and number % 1000 == 0:
+            tick(number)
+        yield line
+
+
+def run_apply(
+    source: str = "-", *, each: bool = False, as_json: bool = False, sync: bool = False
+) -> int:
+    from ..write.command_service import CommandService
+    from ..write.ndjson import parse_lines
+    from .sync_command import progress_bar
+
+    stream = open_input(source)
+    show_bar = sys.stderr.isatty() and not state.quiet
+    with progress_bar(show_bar, "Applying") as progress:
+        tick = (lambda n: progress(n, 0)) if progress is not None else None
+        lines = _counted(stream, tick)
+        with CommandService(state.paths()) as service:
+            code = (
+                _apply_each(service, lines, as_json)
+                if each
+                else _apply_all(service, parse_lines(lines), as_json)
+            )
+    if code == 0 and sync:
+        from ..sync.runner import sync as sync_projection
+
+        sync_projection(state.paths())
+    return code
+
+
+def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_json: bool) -> int:
+    """All or nothing. Results are held in a spool file until the commit, so that
+    nothing is printed for a batch that is then rolled back."""
+    import json
+    import tempfile
+
+    from ..text import json_safe
+
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8") as spool:
+
+        def on_result(line: int, result: WriteResult) -> None:
+            if as_json:
+                spool.write(json_safe(json.dumps(_result_json(line, result), ensure_ascii=False)))
+                spool.write("\n")
+
+        try:
+            summary = service.apply(commands, on_result=on_result)
+        except CqrsError as exc:
+            raise _nothing_written(exc) from None
+        spool.seek(0)
+        for chunk in iter(lambda: spool.read(1 << 16), ""):
+            sys.stdout.write(chunk)
+    output.note(str(summary))
+    return 0
+
+
+def _nothing_written(exc: CqrsError) -> CqrsError:
+    """The same error, saying that the batch was rolled back."""
+    error = CqrsError(f"{exc}; nothing was written")
+    error.exit_code = exc.exit_code
+    return error
+
+
+def _apply_each(service: CommandService, lines: Iterator[bytes], as_json: bool) -> int:
+    """Line by line, each command its own transaction; a failed line is reported and
+    the others go on. Exit code: that of the first failure, 0 if none."""
+    from ..write.command_service import BatchSummary
+    from ..write.ndjson import parse_line
+
+    summary = BatchSummary()
+    failed = 0
+    first_failure = 0
+    for number, raw in enumerate(lines, start=1):
+        try:
+            command = parse_line(raw, number)
+            if command is None:
+                continue
+            result = service.execute(
+                command.command,
+                expected_version=command.expected_version,
+                idempotency_key=command.idempotency_key,
+                correlation_id=command.correlation_id,
+            )
+        except CqrsError as exc:
+            failed += 1
+            first_failure = first_failure or int(exc.exit_code)
+            message = str(exc) if str(exc).startswith("line ") else f"line {number}: {exc}"
+            if as_json:
+                output.json_line(_error_json(number, message, int(exc.exit_code)))
+            else:
+                output.error_line(message)
+            continue
+        summary.add(result)
+        if as_json:
+            output.json_line(_result_json(number, result))
+    output.note(f"{summary}" + (f"; {failed} failed" if failed else ""))
+    return first_failure

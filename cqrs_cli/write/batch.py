@@ -1,0 +1,127 @@
+"""Applying many commands in one transaction: the engine of `cqrs apply`.
+
+The same decider and rules as single commands, in rounds of ROUND commands: the round's
+idempotency keys and streams are read with one query each (inside the transaction, so
+they see the earlier rounds' appends), every command is decided in memory against its
+item's state, and the round's events are inserted with one executemany. Memory is
+bounded by a round, whatever the size of the batch.
+"""
+
+from __future__ import annotations
+
+from ..domain.codec import decode, encode
+from ..domain.item import INITIAL, ItemState, decide, evolve, fold
+from ..errors import CqrsError, WrongExpectedVersion
+from ..journal.records import AppendMetadata, NewEvent
+from .results import WriteResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from ..journal.records import RecordedEvent
+    from ..journal.sqlite_journal import JournalBatch
+    from .ndjson import BatchCommand
+
+ROUND = 1000
+
+_OUTCOMES = {"ItemCreated": "created", "ItemUpdated": "updated", "ItemDeleted": "deleted"}
+
+
+class BatchLineError(CqrsError):
+    """A command of a batch failed: the whole batch is rolled back. Carries the line
+    and the exit code of the underlying error."""
+
+    def __init__(self, line: int, cause: CqrsError) -> None:
+        super().__init__(f"line {line}: {cause}")
+        self.line = line
+        self.cause = cause
+        self.exit_code = cause.exit_code
+
+
+def rounds(commands: Iterable[BatchCommand], size: int = ROUND) -> Iterator[list[BatchCommand]]:
+    chunk: list[BatchCommand] = []
+    for command in commands:
+        chunk.append(command)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _already(item_id: str, key: str, events: list[RecordedEvent]) -> WriteResult:
+    from .command_service import _already_applied
+
+    return _already_applied(item_id, key, events)
+
+
+def apply_round(
+    batch: JournalBatch,
+    commands: list[BatchCommand],
+    *,
+    recorded_at: str,
+    new_id: Callable[[], str],
+    validate: Callable[[BatchCommand], BatchCommand],
+) -> Iterator[tuple[int, WriteResult]]:
+    """Decide and append one round; yields (line, result) as it goes. BatchLineError
+    (after which the caller must roll back) on the first command that fails."""
+    checked: list[BatchCommand] = []
+    for command in commands:
+        try:
+            checked.append(validate(command))
+        except CqrsError as exc:
+            raise BatchLineError(command.line, exc) from None
+    keys = [c.idempotency_key for c in checked if c.idempotency_key is not None]
+    done = batch.find_by_idempotency_keys(keys) if keys else {}
+    histories = batch.read_streams([c.command.item_id for c in checked])
+    states: dict[str, ItemState] = {}
+    for item_id, history in histories.items():
+        states[item_id] = fold(
+            decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history
+        )
+        # For `unchanged` results: the position the item is at.
+    last_positions = {item_id: h[-1].position for item_id, h in histories.items()}
+    for command in checked:
+        item_id = command.command.item_id
+        key = command.idempotency_key
+        try:
+            if key is not None and key in done:
+                yield command.line, _already(item_id, key, done[key])
+                continue
+            state = states.get(item_id, INITIAL)
+            expected = command.expected_version
+            if expected is not None and state.version != expected:
+                raise WrongExpectedVersion(item_id, expected, state.version)
+            events = decide(command.command, state)
+        except CqrsError as exc:
+            raise BatchLineError(command.line, exc) from None
+        if not events:
+            yield (
+                command.line,
+                WriteResult(item_id, "unchanged", state.version, last_positions.get(item_id)),
+            )
+            continue
+        metadata = AppendMetadata(recorded_at, new_id(), key, command.correlation_id)
+        recorded = batch.append(
+            item_id,
+            state.version,
+            [NewEvent(new_id(), *encode(event)) for event in events],
+            metadata,
+        )
+        for event in events:
+            state = evolve(state, event)
+        states[item_id] = state
+        last_positions[item_id] = recorded[-1].position
+        if key is not None:
+            done[key] = recorded
+        yield (
+            command.line,
+            WriteResult(
+                item_id,
+                _OUTCOMES[recorded[0].event_type],  # type: ignore[arg-type]
+                recorded[-1].stream_version,
+                recorded[-1].position,
+                tuple(recorded),
+            ),
+        )
