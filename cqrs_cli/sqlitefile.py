@@ -135,17 +135,16 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def create_atomically(
-    path: str, spec: FileSpec, init: Callable[[sqlite3.Connection], None]
+    path: str,
+    spec: FileSpec,
+    init: Callable[[sqlite3.Connection], None],
+    *,
+    exclusive: bool = False,
 ) -> None:
-    """Create the file at `path` fully initialised by `init`, or leave the file another
-    process created meanwhile. Owner-only permissions, unless the umask is stricter."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"{folder}: cannot create folder: {exc.strerror}") from None
-    temp = f"{path}.new-{os.getpid()}-{os.urandom(4).hex()}"
-    try:
+    """Create the file at `path` fully initialised by `init`; if another process
+    created it meanwhile, use theirs (or, with `exclusive`, fail)."""
+
+    def build(temp: str) -> None:
         conn = sqlite3.connect(temp, isolation_level=None)
         try:
             conn.execute(f"PRAGMA application_id = {spec.app_id}")
@@ -154,13 +153,31 @@ def create_atomically(
             conn.execute("PRAGMA journal_mode = WAL")
         finally:
             conn.close()
+
+    place_new_file(path, build, what=spec.kind, exclusive=exclusive)
+
+
+def place_new_file(path: str, build: Callable[[str], None], *, what: str, exclusive: bool) -> None:
+    """Let `build` make the file complete under a temporary name beside `path`, then
+    hard-link it into place: nobody ever sees a half-made file, and an existing file
+    is never replaced. Owner-only permissions, unless the umask is stricter."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"{folder}: cannot create folder: {exc.strerror}") from None
+    temp = f"{path}.new-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        build(temp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o600 & ~umask)
         try:
             os.link(temp, path)
         except FileExistsError:
-            pass  # another process created it first: use theirs
+            if exclusive:
+                raise UsageError(f"{path}: already exists; give the path of a new file") from None
+            # else another process created it first: use theirs
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)  # make the new name durable, not just the file's content
@@ -169,7 +186,7 @@ def create_atomically(
     except sqlite3.Error as exc:
         raise translate(exc, path) from None
     except OSError as exc:
-        raise StorageError(f"{path}: cannot create {spec.kind}: {exc.strerror}") from None
+        raise StorageError(f"{path}: cannot create {what}: {exc.strerror}") from None
     finally:
         for leftover in (temp, temp + "-wal", temp + "-shm", temp + "-journal"):
             try:

@@ -12,6 +12,7 @@ from ..errors import ExitCode
 from ..sync.runner import DEFAULT_BATCH_SIZE
 from ..text import printable
 from .item_commands import item_app
+from .journal_commands import events_command, journal_app
 from .state import state
 
 app = typer.Typer(
@@ -27,6 +28,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(item_app, name="item")
+app.add_typer(journal_app, name="journal")
+app.command("events")(events_command)
 
 
 @app.command("sync")

@@ -151,8 +151,27 @@ def get(
     min_position: MinPosition = None,
     wait: Wait = None,
     quiet: Quiet = False,
+    at: Annotated[
+        int | None,
+        typer.Option(
+            "--at",
+            metavar="POS",
+            help="Time travel: the item as of journal position POS (reads the journal).",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="TIME",
+            help="Time travel: the item as of an ISO 8601 time, UTC unless it says otherwise.",
+        ),
+    ] = None,
 ) -> int:
     """Show an item from the projection: `Item1: description`. Exit 3 if not found.
+
+    With --at or --as-of it folds the item's events from the journal instead, and
+    shows its state at that point.
 
     Example: cqrs item get Item1 --min-position 42
     """
@@ -164,6 +183,8 @@ def get(
         min_position=min_position,
         wait=wait,
         quiet=quiet,
+        at=at,
+        as_of=as_of,
     )
 
 

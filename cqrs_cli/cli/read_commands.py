@@ -62,13 +62,55 @@ def run_get(
     min_position: int | None = None,
     wait: float | None = None,
     quiet: bool = False,
+    at: int | None = None,
+    as_of: str | None = None,
 ) -> int:
     _check_wait(wait)
+    if at is not None or as_of is not None:
+        return _get_from_journal(item_id, at, as_of, as_json, include_deleted, sync or min_position)
     with _service(sync, min_position, wait, quiet) as service:
         try:
             item = service.get_item(item_id, include_deleted=include_deleted)
         finally:
             _note_if_behind(service)
+    if as_json:
+        output.json_line(item.to_json())
+    else:
+        output.data(str(item))
+    return 0
+
+
+def _get_from_journal(
+    item_id: str,
+    at: int | None,
+    as_of: str | None,
+    as_json: bool,
+    include_deleted: bool,
+    consistency: object,
+) -> int:
+    """Time travel: the item's state folded from the journal up to a position or time."""
+    from ..errors import UsageError
+    from ..journal.sqlite_journal import SPEC, SqliteJournal
+    from ..journal.time_travel import item_at, parse_timestamp
+    from ..sqlitefile import check_existing
+
+    if at is not None and as_of is not None:
+        raise UsageError("give --at or --as-of, not both")
+    if consistency:
+        raise UsageError(
+            "--at and --as-of read the journal: --sync and --min-position do not apply"
+        )
+    moment = parse_timestamp(as_of) if as_of is not None else None
+    paths = state.paths()
+    if not check_existing(paths.journal, SPEC):
+        from ..domain.item import ItemNotFound
+        from ..domain.validation import validate_item_id
+
+        raise ItemNotFound(validate_item_id(item_id))
+    with SqliteJournal.open(paths.journal, create=False, readonly=True) as journal:
+        item = item_at(journal, item_id, position=at, as_of=moment, include_deleted=include_deleted)
+    where = f"position {at}" if at is not None else f"time {moment}"
+    output.note(f"(read from the journal as of {where}, not from the projection)")
     if as_json:
         output.json_line(item.to_json())
     else:

@@ -68,6 +68,12 @@ BEGIN SELECT RAISE(ABORT, 'journal metadata cannot be deleted'); END;
 COMMIT;
 """
 
+_TRIGGERS = (
+    "events_append_only_update",
+    "events_append_only_delete",
+    "journal_meta_fixed_update",
+    "journal_meta_fixed_delete",
+)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
 _INSERT_WITH_POSITION = (
     f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -96,7 +102,7 @@ class SqliteJournal:
         if not check_existing(path, SPEC):
             if not create:
                 raise StorageError(f"{path}: no journal here (nothing has been written yet)")
-            create_atomically(path, SPEC, _initialise)
+            create_atomically(path, SPEC, initialise)
         conn = connect(path, readonly=readonly)
         try:
             if not readonly:
@@ -167,6 +173,64 @@ class SqliteJournal:
         )
         return [_row(r) for r in rows]
 
+    # Verification (journal/verify.py): the checks only SQL can make cheaply.
+
+    def integrity_problem(self) -> str | None:
+        """None if SQLite's integrity check passes, else its first complaint."""
+        rows = self._query("PRAGMA integrity_check(1)")
+        result = str(rows[0][0]) if rows else "no answer"
+        return None if result == "ok" else result
+
+    def schema_problem(self) -> str | None:
+        """None if the markers, tables, triggers and journal id are all in place."""
+        (app_id,) = self._query("PRAGMA application_id")[0]
+        if app_id != JOURNAL_APP_ID:
+            return f"application_id is {app_id}, not a cqrs journal's"
+        names = {str(row[0]) for row in self._query("SELECT name FROM sqlite_master")}
+        for name in ("events", "journal_meta", *_TRIGGERS):
+            if name not in names:
+                return f"{name} is missing from the schema (the journal was altered)"
+        try:
+            self.journal_id  # noqa: B018 - reading it is the check
+        except StorageError as exc:
+            return str(exc)
+        return None
+
+    def stream_version_fault(self) -> tuple[int, str] | None:
+        """The first (position, problem) where a stream's versions are not 1, 2, 3 ...
+        in position order; None if there is none."""
+        missing = self._query(
+            "SELECT e.position, e.stream_id, e.stream_version FROM events AS e "
+            "WHERE e.stream_version > 1 AND NOT EXISTS (SELECT 1 FROM events AS p "
+            "WHERE p.stream_id = e.stream_id AND p.stream_version = e.stream_version - 1) "
+            "ORDER BY e.position LIMIT 1"
+        )
+        backwards = self._query(
+            "SELECT e.position, e.stream_id, e.stream_version FROM events AS e "
+            "JOIN events AS p ON p.stream_id = e.stream_id "
+            "AND p.stream_version = e.stream_version - 1 "
+            "WHERE p.position > e.position ORDER BY e.position LIMIT 1"
+        )
+        faults = []
+        if missing:
+            position, stream, version = missing[0]
+            faults.append((position, f"stream {stream!r} jumps to version {version}"))
+        if backwards:
+            position, stream, version = backwards[0]
+            faults.append(
+                (position, f"stream {stream!r} version {version} comes before its predecessor")
+            )
+        return min(faults) if faults else None  # type: ignore[return-value]
+
+    def stream_count(self) -> int:
+        (count,) = self._query("SELECT COUNT(DISTINCT stream_id) FROM events")[0]
+        assert isinstance(count, int)
+        return count
+
+    def backup_to(self, target: sqlite3.Connection) -> None:
+        """Copy the whole journal into `target` as one consistent snapshot."""
+        self._conn.backup(target)
+
     def batch(self) -> JournalBatch:
         """A write transaction for many appends: all of them are committed, or none.
         Use as a context manager."""
@@ -191,6 +255,12 @@ class SqliteJournal:
 
     def close(self) -> None:
         self._conn.close()
+
+    def __enter__(self) -> SqliteJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 _MAX_PARAMS = 500
@@ -355,6 +425,10 @@ class JournalBatch:
         return recorded
 
 
-def _initialise(conn: sqlite3.Connection) -> None:
+def initialise(conn: sqlite3.Connection, journal_id: str | None = None) -> None:
+    """Create the journal's schema in a new file; a new id unless one is given (import)."""
     conn.executescript(SCHEMA)
-    conn.execute("INSERT INTO journal_meta (key, value) VALUES ('journal_id', ?)", (new_uuid(),))
+    conn.execute(
+        "INSERT INTO journal_meta (key, value) VALUES ('journal_id', ?)",
+        (journal_id or new_uuid(),),
+    )

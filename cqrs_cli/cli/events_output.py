@@ -1,0 +1,63 @@
+"""Streaming journal events as NDJSON, optionally following new appends."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from ..text import json_safe
+from .state import state
+
+BATCH = 2000
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def stream_events(
+    *,
+    stream_id: str | None,
+    after: int,
+    limit: int | None,
+    event_type: str | None,
+    follow: bool,
+    poll: float,
+) -> int:
+    """Print events after `after`, in batches read with no transaction held between
+    them; with `follow`, go on polling the journal's head until interrupted."""
+    from ..journal.sqlite_journal import SPEC, SqliteJournal
+    from ..sqlitefile import check_existing
+
+    paths = state.paths()
+    while not check_existing(paths.journal, SPEC):
+        if not follow:
+            return 0  # no journal yet: no events
+        time.sleep(poll)
+    journal = SqliteJournal.open(paths.journal, create=False, readonly=True)
+    write = sys.stdout.write
+    printed = 0
+    try:
+        while True:
+            want = BATCH if limit is None else min(BATCH, limit - printed)
+            if want <= 0:
+                return 0
+            covered = journal.head() if follow else 0
+            events = journal.read_all(
+                after=after, limit=want, stream_id=stream_id, event_type=event_type
+            )
+            for event in events:
+                write(json_safe(_encode(event.envelope())) + "\n")
+            printed += len(events)
+            if events:
+                after = events[-1].position
+                continue
+            if not follow:
+                return 0
+            # Every matching event up to `covered` is out: wait for the journal to grow.
+            sys.stdout.flush()
+            after = max(after, covered)
+            while journal.head() <= covered:
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        journal.close()

@@ -1,0 +1,186 @@
+"""`cqrs journal verify|export|import|backup` and `cqrs events`: the journal as a
+first-class file you can inspect, copy and restore."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+from ..journal.sqlite_journal import SqliteJournal
+from . import output
+from .state import state
+
+journal_app = typer.Typer(
+    help="Verify, export, import and back up the event journal.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
+
+
+def _open_journal() -> SqliteJournal:
+    return SqliteJournal.open(state.paths().journal, create=False, readonly=True)
+
+
+@journal_app.command("verify")
+def verify_command(as_json: Json = False) -> int:
+    """Check the hash chain, stream versions, positions, schema and SQLite integrity.
+
+    Exit 7 naming the first bad position on any fault.
+
+    Example: cqrs journal verify && cqrs journal backup /backups/journal-$(date +%F).db
+    """
+    from ..journal.verify import verify
+    from .sync_command import progress_bar
+
+    journal = _open_journal()
+    try:
+        with progress_bar(sys.stderr.isatty() and not state.quiet, "Verifying") as progress:
+            report = verify(journal, progress)
+    finally:
+        journal.close()
+    if as_json:
+        output.json_line(report.to_json())
+        return 0
+    output.data(f"Journal {journal.path} (id {report.journal_id})")
+    for check in report.checks:
+        output.data(f"  ok  {check}")
+    output.data(f"Verified {report.events} events.")
+    return 0
+
+
+@journal_app.command("export")
+def export_command(
+    dest: Annotated[
+        str, typer.Argument(metavar="[FILE]", help="Where to write; '-' (default) is stdout.")
+    ] = "-",
+) -> int:
+    """Write the whole journal as lossless NDJSON (ids, positions and hashes included).
+
+    `cqrs journal import` turns it back into a journal, byte for byte.
+
+    Example: cqrs journal export | gzip > journal.ndjson.gz
+    """
+    from ..journal.transfer import export_lines
+    from ..sqlitefile import place_new_file
+
+    journal = _open_journal()
+    try:
+        if dest == "-":
+            write = sys.stdout.write
+            for line in export_lines(journal):
+                write(line)
+        else:
+
+            def build(temp: str) -> None:
+                with open(temp, "w", encoding="utf-8") as handle:
+                    handle.writelines(export_lines(journal))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+
+            place_new_file(dest, build, what="export", exclusive=True)
+            output.note(f"Exported journal {journal.journal_id} to {dest}")
+    finally:
+        journal.close()
+    return 0
+
+
+@journal_app.command("import")
+def import_command(
+    source: Annotated[
+        str, typer.Argument(metavar="[FILE]", help="An export; '-' (default) reads stdin.")
+    ] = "-",
+) -> int:
+    """Create a new journal (at --journal, which must not exist) from an export,
+    checking the hash chain as it goes. A broken, reordered or truncated export is
+    refused with its line number, and no journal is created.
+
+    Example: gunzip -c journal.ndjson.gz | cqrs --journal restored.db journal import
+    """
+    from ..journal.transfer import import_journal
+    from .apply_command import open_input
+    from .sync_command import progress_bar
+
+    stream = open_input(source)
+    path = state.paths().journal
+    with progress_bar(sys.stderr.isatty() and not state.quiet, "Importing") as progress:
+        journal_id, count = import_journal(path, stream, progress)
+    output.note(f"Imported {count} events into {path} (journal id {journal_id})")
+    return 0
+
+
+@journal_app.command("backup")
+def backup_command(
+    dest: Annotated[str, typer.Argument(metavar="DEST", help="The new backup file.")],
+    as_json: Json = False,
+) -> int:
+    """Copy the journal to DEST (a new file) with SQLite's online backup: one
+    consistent snapshot, while writers go on appending.
+
+    Example: cqrs journal backup "/backups/journal-$(date +%F).db"
+    """
+    from ..journal.transfer import backup
+
+    if not dest:
+        raise UsageError("DEST is empty: give the path of the new backup file")
+    journal = _open_journal()
+    try:
+        events, head = backup(journal, dest)
+    finally:
+        journal.close()
+    if as_json:
+        output.json_line({"backup": dest, "events": events, "head": head})
+    else:
+        output.data(f"Backed up {events} events (head position {head}) to {dest}")
+    return 0
+
+
+def events_command(
+    stream: Annotated[
+        str | None, typer.Option("--stream", metavar="ID", help="Only this item's events.")
+    ] = None,
+    after: Annotated[
+        int, typer.Option("--after", metavar="POS", help="Only events after position POS.")
+    ] = 0,
+    limit: Annotated[
+        int | None, typer.Option("--limit", metavar="N", help="At most N events.")
+    ] = None,
+    event_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", metavar="TYPE", help="Only ItemCreated, ItemUpdated or ItemDeleted."
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until interrupted.")
+    ] = False,
+    poll: Annotated[
+        float, typer.Option("--poll", metavar="SECONDS", help="With --follow: how often to look.")
+    ] = 0.2,
+) -> int:
+    """Print the journal's events as NDJSON envelopes, in position order.
+
+    Each line: position, event_id, stream_id, stream_version, event_type,
+    schema_version, data, recorded_at, metadata, prev_hash, hash.
+
+    Example: cqrs events --type ItemDeleted | jq -r .stream_id
+    """
+    from .events_output import stream_events
+
+    if after < 0 or (limit is not None and limit < 0):
+        raise UsageError("--after and --limit must be 0 or more")
+    if not 0 < poll <= 3600:
+        raise UsageError(f"invalid --poll {poll}: give seconds, more than 0")
+    return stream_events(
+        stream_id=stream,
+        after=after,
+        limit=limit,
+        event_type=event_type,
+        follow=follow,
+        poll=poll,
+    )

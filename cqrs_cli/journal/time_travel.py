@@ -1,0 +1,75 @@
+"""Time travel: an item's state at an earlier journal position or time, folded from the
+journal itself (the projection only knows the present)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from ..domain.codec import decode
+from ..domain.item import INITIAL, ItemCreated, ItemNotFound, evolve
+from ..domain.validation import validate_item_id
+from ..errors import UsageError
+from ..read.models import ItemView
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .sqlite_journal import SqliteJournal
+
+
+def parse_timestamp(text: str) -> str:
+    """An ISO 8601 time as the journal writes it (UTC, microseconds, Z), so that it
+    compares with `recorded_at` as text. A time without an offset is taken as UTC; a
+    date alone means its first instant."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"invalid time {text!r}: use ISO 8601, e.g. 2026-11-26T08:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def item_at(
+    journal: SqliteJournal,
+    item_id: str,
+    *,
+    position: int | None = None,
+    as_of: str | None = None,
+    include_deleted: bool = False,
+) -> ItemView:
+    """The item as it was after the last of its events at or before `position` (or
+    recorded at or before `as_of`, a parse_timestamp value)."""
+    item_id = validate_item_id(item_id)
+    if position is not None and position < 0:
+        raise UsageError(f"invalid position {position}: it must be 0 or more")
+    state = INITIAL
+    description = created_at = updated_at = ""
+    last_position = 0
+    for e in journal.read_stream(item_id):
+        if (position is not None and e.position > position) or (
+            as_of is not None and e.recorded_at > as_of
+        ):
+            break
+        event = decode(e.stream_id, e.event_type, e.schema_version, e.data)
+        state = evolve(state, event)
+        if isinstance(event, ItemCreated):
+            created_at = e.recorded_at
+        if state.live:  # a deleted item shows its last description, as the projection does
+            description = state.description
+        updated_at = e.recorded_at
+        last_position = e.position
+    if not state.exists or (not state.live and not include_deleted):
+        raise ItemNotFound(item_id, deleted=state.exists)
+    return ItemView(
+        item_id,
+        description,
+        state.version,
+        not state.live,
+        created_at,
+        updated_at,
+        last_position,
+    )

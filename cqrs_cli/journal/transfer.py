@@ -1,0 +1,202 @@
+"""Moving a journal between files: NDJSON export and import, and online backup.
+
+The export is lossless and deterministic: a header line, every event with all its
+columns (ids, positions, hashes, data as its exact JSON text), and a trailer that
+makes a truncated file detectable. Import builds a new journal from it, checking the
+chain as it goes, so export -> import -> export is byte-identical and a file that was
+edited, reordered or cut short is refused with its line number.
+
+    {"format":"cqrs-journal-export","version":1,"journal_id":"...","schema_version":1}
+    {"position":1,"event_id":"...", ... ,"prev_hash":"...","hash":"..."}
+    {"end":true,"events":1,"last_hash":"..."}
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from ..domain.codec import decode
+from ..errors import CqrsError, StorageError, UsageError
+from ..sqlitefile import create_atomically, place_new_file, translate
+from ..text import json_safe
+from .chain import GENESIS, event_hash
+from .records import COLUMNS
+from .sqlite_journal import SCHEMA_VERSION, SPEC, SqliteJournal, initialise
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+FORMAT = "cqrs-journal-export"
+FORMAT_VERSION = 1
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "position": (int,),
+    "event_id": (str,),
+    "stream_id": (str,),
+    "stream_version": (int,),
+    "event_type": (str,),
+    "schema_version": (int,),
+    "data": (str,),
+    "recorded_at": (str,),
+    "command_id": (str,),
+    "idempotency_key": (str, type(None)),
+    "correlation_id": (str, type(None)),
+    "prev_hash": (str,),
+    "hash": (str,),
+}
+
+
+def _line(value: dict[str, object]) -> str:
+    return json_safe(_encode(value)) + "\n"
+
+
+def export_lines(journal: SqliteJournal, batch: int = 5000) -> Iterator[str]:
+    """The export, line by line, read in batches (no read transaction held between)."""
+    yield _line(
+        {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "journal_id": journal.journal_id,
+            "schema_version": SCHEMA_VERSION,
+        }
+    )
+    after, count, last_hash = 0, 0, GENESIS
+    while True:
+        events = journal.read_all(after=after, limit=batch)
+        if not events:
+            break
+        for event in events:
+            yield _line(dict(zip(COLUMNS, event.as_tuple(), strict=True)))
+        count += len(events)
+        after, last_hash = events[-1].position, events[-1].hash
+    yield _line({"end": True, "events": count, "last_hash": last_hash})
+
+
+class ImportRefused(StorageError):
+    """The export file is not an intact journal export; nothing was written."""
+
+
+def _parse(raw: bytes, number: int) -> dict[str, object]:
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UsageError(f"line {number}: not a JSON line of a journal export ({exc})") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"line {number}: not a JSON object")
+    return value
+
+
+def import_journal(
+    path: str, lines: Iterable[bytes], progress: Callable[[int, int], None] | None = None
+) -> tuple[str, int]:
+    """Build a new journal at `path` from an export; (journal id, events). Nothing is
+    left at `path` unless the whole file checked out."""
+    numbered = enumerate(lines, start=1)
+    first = next(numbered, None)
+    if first is None:
+        raise UsageError("the export is empty")
+    header = _parse(first[1], 1)
+    if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+        raise UsageError(f"line 1: not a {FORMAT} (version {FORMAT_VERSION}) header")
+    journal_id = header.get("journal_id")
+    if not isinstance(journal_id, str) or not journal_id:
+        raise UsageError("line 1: the header has no journal_id")
+    schema = header.get("schema_version")
+    if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+        raise UsageError(f"line 1: schema version {schema!r} is not one this cqrs can import")
+    imported = 0
+
+    def init(conn: sqlite3.Connection) -> None:
+        nonlocal imported
+        initialise(conn, journal_id)
+        conn.execute("BEGIN")
+        imported = _insert_all(conn, numbered, progress)
+        conn.execute("COMMIT")
+
+    create_atomically(path, SPEC, init, exclusive=True)
+    return journal_id, imported
+
+
+def _insert_all(
+    conn: sqlite3.Connection,
+    numbered: Iterator[tuple[int, bytes]],
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    insert = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    prev_hash, last_position = GENESIS, 0
+    number = 1  # the header
+    for count, (number, raw) in enumerate(numbered):
+        fields = _parse(raw, number)
+        if fields.get("end") is True:
+            if fields.get("events") != count or fields.get("last_hash") != prev_hash:
+                raise ImportRefused(
+                    f"line {number}: the trailer does not match the events before it"
+                )
+            if next(numbered, None) is not None:
+                raise UsageError(f"line {number + 1}: lines after the trailer")
+            return count
+        if set(fields) != set(COLUMNS):
+            raise UsageError(f"line {number}: expected the fields {', '.join(COLUMNS)}")
+        for name, kinds in _TYPES.items():
+            value = fields[name]
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                raise UsageError(f"line {number}: field {name!r} has the wrong type")
+        row = tuple(fields[name] for name in COLUMNS)
+        position = row[0]
+        assert isinstance(position, int)
+        if position <= last_position:
+            raise ImportRefused(f"line {number}: position {position} does not increase")
+        if fields["prev_hash"] != prev_hash:
+            raise ImportRefused(
+                f"line {number}: hash chain broken (events removed, reordered or edited)"
+            )
+        content = row[1:11]  # event_id .. correlation_id, the hashed fields after prev_hash
+        if fields["hash"] != event_hash(prev_hash, *content):  # type: ignore[arg-type]
+            raise ImportRefused(f"line {number}: hash does not match the event (edited)")
+        stream_id, version = fields["stream_id"], fields["stream_version"]
+        (current,) = conn.execute(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+            (stream_id,),
+        ).fetchone()
+        if version != current + 1:
+            raise ImportRefused(
+                f"line {number}: stream {stream_id!r} goes from version {current} to {version}"
+            )
+        try:
+            decode(str(stream_id), str(fields["event_type"]), row[5], str(fields["data"]))  # type: ignore[arg-type]
+        except CqrsError as exc:
+            raise ImportRefused(f"line {number}: {exc}") from None
+        try:
+            conn.execute(insert, row)
+        except sqlite3.IntegrityError as exc:
+            raise ImportRefused(f"line {number}: {exc}") from None
+        prev_hash, last_position = str(fields["hash"]), position
+        if progress is not None and count % 1000 == 999:
+            progress(count + 1, 0)
+    raise ImportRefused(f"line {number + 1}: the export ends without its trailer (cut short?)")
+
+
+def backup(journal: SqliteJournal, dest: str) -> tuple[int, int]:
+    """A consistent copy of the journal at `dest` (a new file), made with SQLite's
+    online backup while writers go on appending; (events, head position) of the copy."""
+
+    def build(temp: str) -> None:
+        target = sqlite3.connect(temp, isolation_level=None)
+        try:
+            # One step (pages=-1): the copy is one snapshot, taken under a read lock
+            # that, in WAL mode, does not stop writers.
+            journal.backup_to(target)
+        except sqlite3.Error as exc:
+            raise translate(exc, journal.path) from None
+        finally:
+            target.close()
+
+    place_new_file(dest, build, what="backup", exclusive=True)
+    copy = SqliteJournal.open(dest, create=False, readonly=True)
+    try:
+        return copy.count_after(0), copy.head()
+    finally:
+        copy.close()
