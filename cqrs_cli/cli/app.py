@@ -110,8 +110,9 @@ def apply_command(
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,
 ) -> int:
-    """Where things stand: the journal's head, each view's checkpoint and lag, the last
-    sync, and whether the projection belongs to this journal.
+    """Where things stand: journal head, each view's checkpoint and lag, last sync.
+
+    Also says whether the projection was built from this journal.
 
     Example: cqrs status --json | jq '.views[] | .lag'
     """
