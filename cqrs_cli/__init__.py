@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .paths import StorePaths
     from .read.models import HistoryEntry, ItemView, Status
     from .read.query_service import QueryService
-    from .sync.runner import SyncReport, sync
+    from .sync.runner import SyncReport, sync_projection
     from .write.command_service import CommandService
     from .write.results import WriteResult
 
@@ -45,7 +45,7 @@ __all__ = [
     "UsageError",
     "WriteResult",
     "__version__",
-    "sync",
+    "sync_projection",
 ]
 
 _LAZY = {
@@ -57,7 +57,9 @@ _LAZY = {
     "HistoryEntry": ".read.models",
     "Status": ".read.models",
     "SyncReport": ".sync.runner",
-    "sync": ".sync.runner",
+    # Not "sync": that name is the cqrs_cli.sync subpackage, which Python binds on the
+    # package as soon as it is imported.
+    "sync_projection": ".sync.runner",
     "CqrsError": ".errors",
     "UsageError": ".errors",
     "NotFoundError": ".errors",

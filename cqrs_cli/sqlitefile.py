@@ -100,8 +100,9 @@ def check_existing(path: str, spec: FileSpec) -> bool:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # The in-header page count is valid when the "version valid for" number equals the
-    # change counter; a shorter file lost its tail.
-    if header[92:96] == header[24:28] and size < pages * page_size:
+    # change counter; a shorter file lost its tail, unless the missing pages are still
+    # in the write-ahead log (a checkpoint that was interrupted), where SQLite finds them.
+    if header[92:96] == header[24:28] and size < pages * page_size and not _has_wal(path):
         raise StorageError(
             f"{path}: truncated {spec.kind} ({size} bytes, expected {pages * page_size})"
         )
@@ -112,6 +113,13 @@ def check_existing(path: str, spec: FileSpec) -> bool:
             f"({spec.schema_version}); upgrade cqrs"
         )
     return True
+
+
+def _has_wal(path: str) -> bool:
+    try:
+        return os.path.getsize(path + "-wal") > 0
+    except OSError:
+        return False
 
 
 def _uri(path: str, mode: str) -> str:

@@ -46,11 +46,20 @@ def sync_command(
         typer.Option("--follow", "-f", help="Keep applying new events until interrupted."),
     ] = False,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", metavar="N", help="Events per transaction.")
+        int,
+        typer.Option(
+            "--batch-size", metavar="N", min=1, max=1_000_000, help="Events per transaction."
+        ),
     ] = DEFAULT_BATCH_SIZE,
     poll: Annotated[
         float,
-        typer.Option("--poll", metavar="SECONDS", help="With --follow: how often to look."),
+        typer.Option(
+            "--poll",
+            metavar="SECONDS",
+            min=0.01,
+            max=3600.0,
+            help="With --follow: how often to look.",
+        ),
     ] = 0.2,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each summary as one JSON object.")

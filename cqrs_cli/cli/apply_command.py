@@ -75,7 +75,7 @@ def run_apply(
                 else _apply_all(service, parse_lines(lines), as_json)
             )
     if code == 0 and sync:
-        from ..sync.runner import sync as sync_projection
+        from ..sync.runner import sync_projection
 
         sync_projection(state.paths())
     return code

@@ -33,13 +33,32 @@ _READ_FLAGS = {
     **_QUIET,
 }
 
-# Options whose values are numbers; a value that does not convert goes to typer, which
-# reports it.
+MAX_INT = 2**63 - 1
+"""The largest count or position: SQLite's integers are 64-bit."""
+MAX_WAIT = 86400.0 * 366
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_INT:
+        raise ValueError(text)
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= MAX_WAIT:
+        raise ValueError(text)
+    return value
+
+
+# Options whose values are numbers; a value that does not convert, or is out of range,
+# goes to typer, which reports it (the typer options declare the same ranges).
 _CONVERT: dict[str, Callable[[str], object]] = {
-    "expect_version": int,
-    "min_position": int,
-    "limit": int,
-    "wait": float,
+    "expect_version": _count,
+    "min_position": _count,
+    "limit": _count,
+    "wait": _seconds,
 }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .fast import MAX_INT
 from .options import (
     CorrelationId,
     DryRun,
@@ -156,6 +157,8 @@ def get(
         typer.Option(
             "--at",
             metavar="POS",
+            min=0,
+            max=MAX_INT,
             help="Time travel: the item as of journal position POS (reads the journal).",
         ),
     ] = None,
@@ -257,7 +260,10 @@ def history(
 def search(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="Words that must all appear.")],
     limit: Annotated[
-        int, typer.Option("--limit", metavar="N", help="At most N results, best first.")
+        int,
+        typer.Option(
+            "--limit", metavar="N", min=0, max=MAX_INT, help="At most N results, best first."
+        ),
     ] = 20,
     fts: Annotated[
         bool,

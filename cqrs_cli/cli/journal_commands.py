@@ -12,6 +12,7 @@ import typer
 from ..errors import UsageError
 from ..journal.sqlite_journal import SqliteJournal
 from . import output
+from .fast import MAX_INT
 from .state import state
 
 journal_app = typer.Typer(
@@ -145,10 +146,14 @@ def events_command(
         str | None, typer.Option("--stream", metavar="ID", help="Only this item's events.")
     ] = None,
     after: Annotated[
-        int, typer.Option("--after", metavar="POS", help="Only events after position POS.")
+        int,
+        typer.Option(
+            "--after", metavar="POS", min=0, max=MAX_INT, help="Only events after position POS."
+        ),
     ] = 0,
     limit: Annotated[
-        int | None, typer.Option("--limit", metavar="N", help="At most N events.")
+        int | None,
+        typer.Option("--limit", metavar="N", min=0, max=MAX_INT, help="At most N events."),
     ] = None,
     event_type: Annotated[
         str | None,
@@ -160,7 +165,14 @@ def events_command(
         bool, typer.Option("--follow", "-f", help="Keep printing new events until interrupted.")
     ] = False,
     poll: Annotated[
-        float, typer.Option("--poll", metavar="SECONDS", help="With --follow: how often to look.")
+        float,
+        typer.Option(
+            "--poll",
+            metavar="SECONDS",
+            min=0.01,
+            max=3600.0,
+            help="With --follow: how often to look.",
+        ),
     ] = 0.2,
 ) -> int:
     """Print the journal's events as NDJSON envelopes, in position order.

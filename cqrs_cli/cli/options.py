@@ -6,11 +6,15 @@ from typing import Annotated
 
 import typer
 
+from .fast import MAX_INT, MAX_WAIT
+
 ExpectVersion = Annotated[
     int | None,
     typer.Option(
         "--expect-version",
         metavar="N",
+        min=0,
+        max=MAX_INT,
         help="Fail with exit 4 unless the item is at version N (0: never written).",
         show_default=False,
     ),
@@ -53,6 +57,8 @@ MinPosition = Annotated[
     typer.Option(
         "--min-position",
         metavar="POS",
+        min=0,
+        max=MAX_INT,
         help="Wait until the projection reached POS (a write's position); else exit 5.",
         show_default=False,
     ),
@@ -62,6 +68,8 @@ Wait = Annotated[
     typer.Option(
         "--wait",
         metavar="SECONDS",
+        min=0.0,
+        max=MAX_WAIT,
         help="How long --min-position waits. [default: 5]",
         show_default=False,
     ),
@@ -71,7 +79,9 @@ Quiet = Annotated[
 ]
 Limit = Annotated[
     int | None,
-    typer.Option("--limit", metavar="N", help="At most N items.", show_default=False),
+    typer.Option(
+        "--limit", metavar="N", min=0, max=MAX_INT, help="At most N items.", show_default=False
+    ),
 ]
 NewlineJson = Annotated[
     bool, typer.Option("--nl", help="One JSON object per line (NDJSON), streamed.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import NotFoundError
 from . import output
 from .state import state
 
@@ -71,8 +72,10 @@ def run_get(
     with _service(sync, min_position, wait, quiet) as service:
         try:
             item = service.get_item(item_id, include_deleted=include_deleted)
-        finally:
-            _note_if_behind(service)
+        except NotFoundError:
+            _note_if_behind(service)  # "not found" may only mean "not synced yet"
+            raise
+        _note_if_behind(service)
     if as_json:
         output.json_line(item.to_json())
     else:
@@ -186,8 +189,10 @@ def run_history(
     with _service(sync, min_position, wait, quiet) as service:
         try:
             entries = service.history(item_id)
-        finally:
+        except NotFoundError:
             _note_if_behind(service)
+            raise
+        _note_if_behind(service)
     if as_json or nl:
         _emit_json(entries, nl)
     elif sys.stdout.isatty():

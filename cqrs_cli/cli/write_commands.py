@@ -77,7 +77,7 @@ def run_write(
             dry_run=dry_run,
         )
     if sync and not dry_run:
-        from ..sync.runner import sync as sync_projection
+        from ..sync.runner import sync_projection
 
         sync_projection(state.paths())
     if as_json:

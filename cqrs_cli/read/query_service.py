@@ -82,9 +82,9 @@ class QueryService:
 
     def sync(self, *, rebuild: bool = False) -> SyncReport:
         """Bring the projection up to date with the journal (read-your-writes)."""
-        from ..sync.runner import sync
+        from ..sync.runner import sync_projection
 
-        return sync(self.paths, rebuild=rebuild)
+        return sync_projection(self.paths, rebuild=rebuild)
 
     def journal_head(self) -> int:
         journal = self._open_journal()
@@ -157,7 +157,7 @@ class QueryService:
         after: str | None,
         include_deleted: bool,
     ) -> Iterator[tuple]:  # type: ignore[type-arg]
-        if limit is not None and limit < 0:
+        if limit is not None and not 0 <= limit < 2**63:
             raise UsageError(f"invalid limit {limit}: it must be 0 or more")
         where = [] if include_deleted else ["deleted = 0"]
         params: list[object] = []
@@ -199,7 +199,7 @@ class QueryService:
     def search(self, text: str, *, limit: int = 20, fts: bool = False) -> list[ItemView]:
         """Live items whose id or description contains every word of `text`, best
         first. With `fts`, `text` is an FTS5 query (AND, OR, NOT, "phrases", prefix*)."""
-        if limit < 0:
+        if not 0 <= limit < 2**63:
             raise UsageError(f"invalid limit {limit}: it must be 0 or more")
         query = text if fts else fts_query(text)
         projection = self._require_projection()
@@ -213,9 +213,12 @@ class QueryService:
                 (query, limit),
             ).fetchall()
         except sqlite3.OperationalError as exc:
-            if fts and ("fts5" in str(exc) or "syntax" in str(exc)):
+            error = translate(exc, projection.path)
+            if fts and type(error) is StorageError and "corrupt" not in str(error):
+                # Not busy, not a damaged file: the query itself (a syntax error, an
+                # unterminated string, an unknown column) is what SQLite refused.
                 raise UsageError(f"invalid full-text query {text!r}: {exc}") from None
-            raise translate(exc, projection.path) from None
+            raise error from None
         except sqlite3.Error as exc:
             raise translate(exc, projection.path) from None
         return [ItemView(*row) for row in rows]

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 
+from ..errors import UsageError
 from ..projection.schema import BUILD_SEARCH_INDEX, DROP_VIEWS, VIEW_VERSIONS
 from ..projection.store import (
     ProjectionStore,
@@ -109,8 +110,8 @@ class Syncer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: Progress | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        if not 1 <= batch_size <= 1_000_000:
+            raise UsageError(f"invalid batch size {batch_size}: give 1 to 1000000 events")
         self.paths = paths
         self.batch_size = batch_size
         self.progress = progress
@@ -308,6 +309,6 @@ class Syncer:
 def sync(
     paths: StorePaths, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> SyncReport:
-    """Sync once from Python: `sync(StorePaths.resolve(home="/tmp/store"))`."""
+    """Sync once from Python: `sync_projection(StorePaths.resolve(home="/tmp/store"))`."""
     with Syncer(paths, batch_size=batch_size) as syncer:
         return syncer.run(rebuild=rebuild)
