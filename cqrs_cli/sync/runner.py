@@ -306,7 +306,7 @@ class Syncer:
                 on_report(report)
 
 
-def sync(
+def sync_projection(
     paths: StorePaths, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> SyncReport:
     """Sync once from Python: `sync_projection(StorePaths.resolve(home="/tmp/store"))`."""
