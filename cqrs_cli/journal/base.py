@@ -1,15 +1,46 @@
-"""The journal interface: everything the rest of cqrs may ask of an event store.
+"""The journal interface: everything the domain-facing code may ask of an event store.
 
 Kept narrow on purpose, so that a second backend (a server database for teams) is one
 new class. Imported for type checking only: implementations match it structurally.
+File-level tools (verify's integrity checks, backup, import) are the SQLite backend's
+own and live beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+
+
+class JournalBatch(Protocol):
+    """Many appends in one transaction: all committed, or none."""
+
+    def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0: no events), as seen inside the batch."""
+        ...
+
+    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        """The events of each stream that has any, in version order, including the
+        batch's own appends; starts a new round."""
+        ...
+
+    def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        """The events appended under each key already used (the batch's own included)."""
+        ...
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: AppendMetadata,
+    ) -> list[RecordedEvent]:
+        """The stream's next versions, with positions; WrongExpectedVersion unless the
+        stream (read this round) is at `expected_version`."""
+        ...
 
 
 class Journal(Protocol):
@@ -38,8 +69,20 @@ class Journal(Protocol):
         WrongExpectedVersion; else append `events` as its next versions, durably."""
         ...
 
-    def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """Up to `limit` events with position > `after`, in position order."""
+    def batch(self) -> AbstractContextManager[JournalBatch]:
+        """A transaction for many appends (`cqrs apply`)."""
+        ...
+
+    def read_all(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        *,
+        stream_id: str | None = None,
+        event_type: str | None = None,
+    ) -> list[RecordedEvent]:
+        """Up to `limit` events with position > `after`, in position order, optionally
+        only one stream's or one type's."""
         ...
 
     def head(self) -> int:

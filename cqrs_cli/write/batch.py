@@ -13,19 +13,16 @@ from ..domain.codec import decode, encode
 from ..domain.item import INITIAL, ItemState, decide, evolve, fold
 from ..errors import CqrsError, WrongExpectedVersion
 from ..journal.records import AppendMetadata, NewEvent
-from .results import WriteResult
+from .results import OUTCOME_BY_EVENT, WriteResult, already_applied
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from ..journal.records import RecordedEvent
-    from ..journal.sqlite_journal import JournalBatch
+    from ..journal.base import JournalBatch
     from .ndjson import BatchCommand
 
 ROUND = 1000
-
-_OUTCOMES = {"ItemCreated": "created", "ItemUpdated": "updated", "ItemDeleted": "deleted"}
 
 
 class BatchLineError(CqrsError):
@@ -48,12 +45,6 @@ def rounds(commands: Iterable[BatchCommand], size: int = ROUND) -> Iterator[list
             chunk = []
     if chunk:
         yield chunk
-
-
-def _already(item_id: str, key: str, events: list[RecordedEvent]) -> WriteResult:
-    from .command_service import _already_applied
-
-    return _already_applied(item_id, key, events)
 
 
 def apply_round(
@@ -87,7 +78,7 @@ def apply_round(
         key = command.idempotency_key
         try:
             if key is not None and key in done:
-                yield command.line, _already(item_id, key, done[key])
+                yield command.line, already_applied(item_id, key, done[key])
                 continue
             state = states.get(item_id, INITIAL)
             expected = command.expected_version
@@ -119,7 +110,7 @@ def apply_round(
             command.line,
             WriteResult(
                 item_id,
-                _OUTCOMES[recorded[0].event_type],  # type: ignore[arg-type]
+                OUTCOME_BY_EVENT[recorded[0].event_type],
                 recorded[-1].stream_version,
                 recorded[-1].position,
                 tuple(recorded),

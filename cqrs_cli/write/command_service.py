@@ -27,7 +27,7 @@ from ..ids import new_uuid
 from ..journal.records import AppendMetadata, NewEvent, RecordedEvent
 from ..paths import StorePaths
 from ..text import printable
-from .results import PlannedEvent, WriteResult
+from .results import OUTCOME_BY_EVENT, PlannedEvent, WriteResult, already_applied
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,18 +36,11 @@ if TYPE_CHECKING:
 
     from ..journal.base import Journal
     from .ndjson import BatchCommand
-    from .results import Outcome
 
 MAX_ATTEMPTS = 50
 """Decide-and-append rounds before giving up on an item that keeps changing."""
 
 MAX_KEY_LENGTH = 200
-
-_OUTCOME_BY_EVENT: dict[str, Outcome] = {
-    "ItemCreated": "created",
-    "ItemUpdated": "updated",
-    "ItemDeleted": "deleted",
-}
 
 
 def utc_now() -> str:
@@ -176,7 +169,7 @@ class CommandService:
         if idempotency_key is not None and journal is not None:
             done = journal.find_by_idempotency_key(idempotency_key)
             if done:
-                return _already_applied(item_id, idempotency_key, done)
+                return already_applied(item_id, idempotency_key, done)
 
         for _ in range(MAX_ATTEMPTS):
             history = journal.read_stream(item_id) if journal is not None else []
@@ -191,7 +184,7 @@ class CommandService:
                 if idempotency_key is not None and journal is not None:
                     done = journal.find_by_idempotency_key(idempotency_key)
                     if done:
-                        return _already_applied(item_id, idempotency_key, done)
+                        return already_applied(item_id, idempotency_key, done)
                 raise
             last_position = history[-1].position if history else None
             if not events:
@@ -211,11 +204,11 @@ class CommandService:
                 continue  # another writer changed the item meanwhile: decide again
             if result.already_applied:
                 assert idempotency_key is not None
-                return _already_applied(item_id, idempotency_key, result.events)
+                return already_applied(item_id, idempotency_key, result.events)
             appended = result.events
             return WriteResult(
                 item_id,
-                _OUTCOME_BY_EVENT[appended[0].event_type],
+                OUTCOME_BY_EVENT[appended[0].event_type],
                 appended[-1].stream_version,
                 appended[-1].position,
                 tuple(appended),
@@ -234,12 +227,11 @@ class CommandService:
         """Apply a batch in one transaction: all of it, or (on the first command that
         fails, raised as BatchLineError naming its line) none of it. `on_result` sees
         each command's result as it is decided, before the commit."""
-        from ..journal.sqlite_journal import SqliteJournal
         from .batch import apply_round, rounds
 
         summary = BatchSummary()
         journal = self._open(create=True)
-        assert isinstance(journal, SqliteJournal), "batches need the SQLite journal"
+        assert journal is not None
         with journal.batch() as batch:
             for chunk in rounds(commands):
                 for line, result in apply_round(
@@ -367,22 +359,7 @@ def _planned(
         PlannedEvent(item_id, state.version + n, *encode(event))
         for n, event in enumerate(events, start=1)
     )
-    outcome = _OUTCOME_BY_EVENT[planned[0].event_type]
+    outcome = OUTCOME_BY_EVENT[planned[0].event_type]
     return WriteResult(
         item_id, outcome, planned[-1].stream_version, last_position, planned, dry_run=True
-    )
-
-
-def _already_applied(item_id: str, key: str, events: list[RecordedEvent]) -> WriteResult:
-    if events[0].stream_id != item_id:
-        raise ConflictError(
-            f"idempotency key {key!r} was already used for another item ({events[0].stream_id!r})"
-        )
-    return WriteResult(
-        item_id,
-        _OUTCOME_BY_EVENT[events[0].event_type],
-        events[-1].stream_version,
-        events[-1].position,
-        tuple(events),
-        already_applied=True,
     )
