@@ -1,0 +1,127 @@
+"""The events every row works with, and the prebuilt journal the read rows share.
+
+The plan: `events` events over `events // 4` items, round-robin: the first pass creates
+every item, the next three update each of them. Every variant (cqrs, plain sqlite3,
+eventsourcing) writes or reads the same plan, so the rows compare like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+
+from .tasks import TaskResult, TaskSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+EVENTS_PER_ITEM = 4
+
+INSERT = (
+    "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, "
+    "data, recorded_at, command_id, idempotency_key, correlation_id, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+JournalRow = tuple[str, str, int, str, int, str, str, str, None, None, str, str]
+
+
+def item_count(events: int) -> int:
+    return max(1, events // EVENTS_PER_ITEM)
+
+
+def item_name(index: int) -> str:
+    return f"item-{index:08d}"
+
+
+def description(index: int, version: int) -> str:
+    if version == 1:
+        return f"item number {index}"
+    return f"item number {index}, revision {version}"
+
+
+def plan(events: int) -> Iterator[tuple[int, int]]:
+    """(item index, stream version) of each event, in journal order."""
+    items = item_count(events)
+    for position in range(events):
+        yield position % items, position // items + 1
+
+
+def _fake_uuid(kind: int, number: int) -> str:
+    # Unique, version-4 shaped, and a million of them cost nothing to make.
+    return f"{kind:08x}-0000-4000-8000-{number:012x}"
+
+
+def _recorded_at(number: int) -> str:
+    seconds, millis = divmod(number, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"2026-01-01T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}000Z"
+
+
+def journal_rows(events: int, *, chained: bool) -> list[JournalRow]:
+    """The plan as rows for INSERT, in the journal's stored format. `chained`: real
+    hashes, so that cqrs can read and verify the file; else fixed placeholders of the
+    same size (the plain baselines do not hash)."""
+    hash_of = None
+    if chained:
+        from cqrs_cli.journal.chain import GENESIS, event_hash
+
+        prev = GENESIS
+        hash_of = event_hash
+    else:
+        prev = "0" * 64
+    rows: list[JournalRow] = []
+    for number, (item, version) in enumerate(plan(events)):
+        fields = (
+            _fake_uuid(1, number),
+            item_name(item),
+            version,
+            "ItemCreated" if version == 1 else "ItemUpdated",
+            1,
+            json.dumps(
+                {"description": description(item, version)},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ),
+            _recorded_at(number),
+            _fake_uuid(2, number),
+            None,
+            None,
+        )
+        digest = hash_of(prev, *fields) if hash_of else "f" * 64
+        rows.append((*fields, prev, digest))
+        if hash_of:
+            prev = digest
+    return rows
+
+
+def build_journal(spec: TaskSpec) -> TaskResult:
+    """A real cqrs journal (created by cqrs itself) holding the plan, hash chain and
+    all, written with one executemany. Also checks that the baselines' copy of the
+    events table still matches the journal's."""
+    from cqrs_cli.journal.sqlite_journal import SqliteJournal
+
+    from .baselines import check_schema_matches
+
+    path = spec.path("journal")
+    SqliteJournal.open(path).close()
+    rows = journal_rows(spec.events, chained=True)
+    start = time.perf_counter()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        check_schema_matches(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(INSERT, rows)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return TaskResult(
+        spec.events,
+        time.perf_counter() - start,
+        {"path": path, "bytes": str(os.path.getsize(path))},
+    )

@@ -1,0 +1,33 @@
+"""How big each run is. `tiny` is for the smoke test, `quick` for `make bench`,
+`full` for the 1M-event figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    startup_runs: int
+    """Processes started per variant in the start-up rows (one of each per round)."""
+    rounds: int
+    """Interleaved rounds for the in-process rows."""
+    append_events: int
+    """Commands per round in the per-command append rows (one transaction each)."""
+    batch_events: int
+    """Events written in one transaction in the batch rows."""
+    read_events: int
+    """Events in the journal that the read rows read in order."""
+    projection_events: int
+    """Events the projection rows project from an empty projection."""
+
+
+SCALES = {
+    scale.name: scale
+    for scale in (
+        Scale("tiny", 3, 2, 100, 500, 1_000, 1_000),
+        Scale("quick", 50, 9, 5_000, 50_000, 100_000, 50_000),
+        Scale("full", 60, 5, 20_000, 1_000_000, 1_000_000, 1_000_000),
+    )
+}
