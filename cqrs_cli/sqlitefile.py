@@ -127,6 +127,11 @@ def _uri(path: str, mode: str) -> str:
     return f"file:{quoted}?mode={mode}"
 
 
+def journal_uri(path: str) -> str:
+    """The read-only URI of a file, for ATTACH on a connection opened with uri=True."""
+    return _uri(os.path.abspath(path), "ro")
+
+
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to an existing file (never creates one), transactions left to us."""
     try:

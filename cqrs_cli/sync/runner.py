@@ -26,8 +26,9 @@ from ..projection.store import (
     statements,
 )
 from ..record import Record, set_field
-from ..sqlitefile import rollback_quietly, translate
+from ..sqlitefile import journal_uri, rollback_quietly, translate
 from ..write.command_service import utc_now
+from . import bulk
 from .projectors import apply_batch
 
 TYPE_CHECKING = False
@@ -229,41 +230,56 @@ class Syncer:
         *,
         first: bool = False,
     ) -> SyncReport:
-        """Build every view from the start of the journal, in place, in one transaction.
-        item_search is built once at the end (FTS5 'rebuild') instead of row by row."""
+        """Build every view from the start of the journal, in place, in one transaction
+        (readers see the previous projection until it commits): in SQL when it can
+        (bulk.py), else through the projectors; item_search is built once at the end
+        with FTS5's 'rebuild' instead of row by row."""
         conn = projection.conn
-        total = journal.head()
-        applied = 0
-        end = 0
-        conn.execute("BEGIN IMMEDIATE")
+        bulk.attach(conn, journal_uri(self.paths.journal))
         try:
-            if first and projection.checkpoint() != 0:
-                # Another sync got here first: catch up from where it left off instead.
-                conn.execute("ROLLBACK")
-                return self._catch_up(journal, projection)
-            for statement in statements(DROP_VIEWS):
-                conn.execute(statement)
-            create_views(conn, triggers=False)
-            empty = dict.fromkeys(VIEW_VERSIONS, 0)
-            while True:
-                events = journal.read_all(after=end, limit=self.batch_size)
-                if not events:
-                    break
-                apply_batch(conn, events, empty)
-                end = events[-1].position
-                applied += len(events)
-                self._crash.reached("rebuild-mid")
-                if self.progress is not None:
-                    self.progress(applied, max(total, applied))
-            conn.execute(BUILD_SEARCH_INDEX)
-            create_search_triggers(conn)
-            self._advance(conn, journal, end)
-            self._crash.reached("rebuild-before-commit")
-            conn.execute("COMMIT")
-        except BaseException:
-            rollback_quietly(conn)
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if first and projection.checkpoint() != 0:
+                    # Another sync got here first: catch up from where it left off.
+                    conn.execute("ROLLBACK")
+                    return self._catch_up(journal, projection)
+                for statement in statements(DROP_VIEWS):
+                    conn.execute(statement)
+                create_views(conn, triggers=False)
+                built = bulk.build(conn, self._crash.reached)
+                if built is None:
+                    # Some event needs upcasting: replay through the Python projectors.
+                    built = self._replay(conn, journal)
+                applied, end = built
+                conn.execute(BUILD_SEARCH_INDEX)
+                create_search_triggers(conn)
+                self._advance(conn, journal, end)
+                self._crash.reached("rebuild-before-commit")
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(conn)
+                raise
+        finally:
+            bulk.detach(conn)
+        if self.progress is not None:
+            self.progress(applied, applied)
         return SyncReport(applied, 0, end, rebuilt=not first, reasons=reasons)
+
+    def _replay(self, conn: sqlite3.Connection, journal: SqliteJournal) -> tuple[int, int]:
+        """Every event through the Python projectors (which upcast old versions)."""
+        total = journal.head()
+        applied = end = 0
+        empty = dict.fromkeys(VIEW_VERSIONS, 0)
+        while True:
+            events = journal.read_all(after=end, limit=self.batch_size)
+            if not events:
+                return applied, end
+            apply_batch(conn, events, empty)
+            end = events[-1].position
+            applied += len(events)
+            self._crash.reached("rebuild-mid")
+            if self.progress is not None:
+                self.progress(applied, max(total, applied))
 
     def _advance(self, conn: sqlite3.Connection, journal: SqliteJournal, position: int) -> None:
         now = utc_now()
