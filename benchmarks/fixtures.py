@@ -125,3 +125,22 @@ def build_journal(spec: TaskSpec) -> TaskResult:
         time.perf_counter() - start,
         {"path": path, "bytes": str(os.path.getsize(path))},
     )
+
+
+def build_item_store(spec: TaskSpec) -> TaskResult:
+    """A cqrs home holding `events` items (one create each), synced: what `cqrs item
+    get` reads. Made with cqrs's own batch path, so it is a real journal and projection."""
+    from cqrs_cli import CommandService, QueryService
+    from cqrs_cli.domain.item import CreateItem
+    from cqrs_cli.write.ndjson import BatchCommand
+
+    home = os.path.join(spec.workdir, f"items-{spec.tag}")
+    start = time.perf_counter()
+    commands = (
+        BatchCommand(n + 1, CreateItem(item_name(n), description(n, 1))) for n in range(spec.events)
+    )
+    with CommandService(home) as service:
+        service.apply(commands)
+    with QueryService(home) as queries:
+        queries.sync()
+    return TaskResult(spec.events, time.perf_counter() - start, {"path": home})

@@ -102,9 +102,14 @@ class Goal:
     text: str
     limit: float
     at_most: bool
+    max_rss_mib: float | None = None
+    """Also required, when set: the subject's highest peak RSS stays under this."""
 
-    def met(self, ratio: float) -> bool:
-        return ratio <= self.limit if self.at_most else ratio >= self.limit
+    def met(self, ratio: float, rss_mib: Summary | None = None) -> bool:
+        within = ratio <= self.limit if self.at_most else ratio >= self.limit
+        if self.max_rss_mib is not None and rss_mib is not None:
+            within = within and rss_mib.high <= self.max_rss_mib
+        return within
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ class Row:
     def met(self) -> bool | None:
         if self.goal is None or self.vs_baseline is None:
             return None
-        return self.goal.met(self.vs_baseline.median)
+        return self.goal.met(self.vs_baseline.median, self.subject.rss_mib)
 
 
 def compare(

@@ -21,13 +21,20 @@ class Scale:
     """Events in the journal that the read rows read in order."""
     projection_events: int
     """Events the projection rows project from an empty projection."""
+    apply_events: int
+    """Create commands in the `cqrs apply` file (and rows in its executemany baseline)."""
+    sync_events: int
+    """Events in the journal that `cqrs sync` projects (from empty; half of them when
+    incremental)."""
+    get_items: int
+    """Items in the large projection of the `cqrs item get` row (the small one has 1,000)."""
 
 
 SCALES = {
     scale.name: scale
     for scale in (
-        Scale("tiny", 3, 2, 100, 500, 1_000, 1_000),
-        Scale("quick", 50, 9, 5_000, 50_000, 100_000, 50_000),
-        Scale("full", 60, 5, 20_000, 1_000_000, 1_000_000, 1_000_000),
+        Scale("tiny", 3, 2, 100, 500, 1_000, 1_000, 500, 1_000, 2_000),
+        Scale("quick", 50, 7, 5_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000),
+        Scale("full", 60, 5, 20_000, 100_000, 1_000_000, 1_000_000, 100_000, 1_000_000, 1_000_000),
     )
 }

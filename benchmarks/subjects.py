@@ -27,3 +27,91 @@ def create_items(spec: TaskSpec) -> TaskResult:
             create(item_id)
         seconds = time.perf_counter() - start
     return TaskResult(len(ids), seconds)
+
+
+def apply_creates(spec: TaskSpec) -> TaskResult:
+    """What `cqrs apply FILE` does, in process: read an NDJSON file of `events` create
+    commands and apply them in one transaction to an empty journal. Writing the file is
+    setup; the timing runs from opening it to the commit."""
+    from cqrs_cli import CommandService
+    from cqrs_cli.write.ndjson import parse_lines
+
+    path = os.path.join(spec.workdir, f"apply-{spec.tag}.ndjson")
+    with open(path, "w", encoding="utf-8") as handle:
+        for n in range(spec.events):
+            handle.write(f'{{"op":"create","id":"{item_name(n)}","description":"item {n}"}}\n')
+    home = os.path.join(spec.workdir, f"cqrs-apply-{spec.tag}")
+    with CommandService(home) as service:
+        start = time.perf_counter()
+        with open(path, "rb") as lines:
+            summary = service.apply(parse_lines(lines))
+        seconds = time.perf_counter() - start
+    return TaskResult(summary.commands, seconds)
+
+
+def _sync_paths(journal: str, spec: TaskSpec) -> object:
+    from cqrs_cli import StorePaths
+
+    return StorePaths(journal, spec.path("projection"))
+
+
+def sync_from_empty(spec: TaskSpec) -> TaskResult:
+    """`cqrs sync` into an empty projection (every view), from a prebuilt journal."""
+    from cqrs_cli.sync.runner import Syncer
+
+    with Syncer(_sync_paths(spec.source, spec)) as syncer:  # type: ignore[arg-type]
+        start = time.perf_counter()
+        report = syncer.run()
+        seconds = time.perf_counter() - start
+    return TaskResult(report.applied, seconds)
+
+
+def sync_incremental(spec: TaskSpec) -> TaskResult:
+    """`cqrs sync` of the second half of a journal into a projection that already holds
+    the first half (built untimed from a copy of the journal cut in half)."""
+    import sqlite3
+
+    from cqrs_cli.sync.runner import Syncer
+
+    half = spec.path("half-journal")
+    source = sqlite3.connect(f"file:{spec.source}?mode=ro", uri=True)
+    target = sqlite3.connect(half, isolation_level=None)
+    source.backup(target)
+    source.close()
+    (head,) = target.execute("SELECT MAX(position) FROM events").fetchone()
+    target.execute("DROP TRIGGER events_append_only_delete")  # setup of a copy only
+    target.execute("DELETE FROM events WHERE position > ?", (head // 2,))
+    target.close()
+    with Syncer(_sync_paths(half, spec)) as syncer:  # type: ignore[arg-type]
+        syncer.run()
+    with Syncer(_sync_paths(spec.source, spec)) as syncer:  # type: ignore[arg-type]
+        start = time.perf_counter()
+        report = syncer.run()
+        seconds = time.perf_counter() - start
+    return TaskResult(report.applied, seconds)
+
+
+def stream_events(spec: TaskSpec) -> TaskResult:
+    """What `cqrs events > /dev/null` does, in process: every event of a prebuilt
+    journal as an NDJSON envelope, written to a null device."""
+    import sys
+
+    from cqrs_cli.cli.events_output import stream_events as stream
+    from cqrs_cli.cli.state import state
+
+    state.journal = spec.source
+    state.projection = spec.path("unused-projection")
+    real = sys.stdout
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        sys.stdout = sink
+        try:
+            start = time.perf_counter()
+            stream(stream_id=None, after=0, limit=None, event_type=None, follow=False, poll=1)
+            seconds = time.perf_counter() - start
+        finally:
+            sys.stdout = real
+    from cqrs_cli.journal.sqlite_journal import SqliteJournal
+
+    with SqliteJournal.open(spec.source, create=False, readonly=True) as journal:
+        count = journal.count_after(0)
+    return TaskResult(count, seconds)

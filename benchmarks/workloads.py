@@ -12,7 +12,17 @@ import os
 import sys
 
 from . import baselines, fixtures, peer, subjects
-from .harness import Context, Goal, Row, Variant, child_env, compare, interleave, workload
+from .harness import (
+    Context,
+    Goal,
+    Row,
+    Sample,
+    Variant,
+    child_env,
+    compare,
+    interleave,
+    workload,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,11 +31,14 @@ if TYPE_CHECKING:
     from .tasks import TaskResult, TaskSpec
 
 STARTUP = "start-up: cqrs item create"
+STARTUP_GET = "start-up: cqrs item get"
 STARTUP_QUERY = "start-up floor: import sqlite3, open, one query"
 APPENDS = "per-command appends: CommandService.create_item"
-BATCH = "baseline: executemany batch, one transaction"
-READ = "baseline: read events in order"
-PROJECTION = "baseline: per-event projection, 1,000/transaction"
+APPLY = "cqrs apply: creates, one transaction"
+EVENTS = "cqrs events: streaming the journal"
+SYNC = "cqrs sync: from empty, all views"
+SYNC_INCREMENTAL = "cqrs sync: incremental, second half"
+GET_LARGE = "cqrs item get: large projection vs 1,000 items"
 
 FLOOR = "python -c 'import sqlite3'"
 QUERY_SCRIPT = (
@@ -39,7 +52,7 @@ def _progress(ctx: Context, name: str) -> Callable[[str], None]:
     return lambda line: ctx.log(f"[{name}] {line}")
 
 
-@workload("start-up", rows=(STARTUP, STARTUP_QUERY))
+@workload("start-up", rows=(STARTUP, STARTUP_GET, STARTUP_QUERY))
 def startup(ctx: Context) -> list[Row]:
     """Whole processes, wall time from spawn to exit, stdout piped (as in a script)."""
     python = sys.executable
@@ -52,12 +65,14 @@ def startup(ctx: Context) -> list[Row]:
 
     variants = [
         Variant("cqrs", lambda _: ctx.run_command([cqrs, "item", "create", f"s{next(ids)}"], env)),
+        Variant("get", lambda _: ctx.run_command([cqrs, "item", "get", "warm", "-q"], env)),
         Variant("floor", lambda _: ctx.run_command([python, "-c", "import sqlite3"], env)),
         Variant("query", lambda _: ctx.run_command([python, "-c", QUERY_SCRIPT, journal], env)),
     ]
     if ctx.peer_missing is None:
         script = [python, "-c", peer.STARTUP_SCRIPT, peer_db]
         variants.append(Variant("peer", lambda _: ctx.run_command([*script, f"s{next(ids)}"], env)))
+    ctx.run_command([cqrs, "item", "create", "warm", "--sync"], env)  # what `get` reads
     for variant in variants:  # warm-up: creates the files, fills the OS cache
         variant.run(-1)
     samples = interleave(ctx.scale.startup_runs, variants, _progress(ctx, "start-up"))
@@ -72,6 +87,14 @@ def startup(ctx: Context) -> list[Row]:
             baseline=("floor", FLOOR),
             peer=("peer", "a fresh process doing one Application.save") if has_peer else None,
             peer_note=ctx.peer_missing or "",
+            goal=Goal("<= 3x the floor", 3.0, at_most=True),
+        ),
+        compare(
+            STARTUP_GET,
+            samples,
+            ("get", "cqrs item get ID -q: the projection, plus the journal's head"),
+            "ms",
+            baseline=("floor", FLOOR),
             goal=Goal("<= 3x the floor", 3.0, at_most=True),
         ),
         compare(
@@ -139,67 +162,123 @@ def appends(ctx: Context) -> list[Row]:
     ]
 
 
-@workload("batch", rows=(BATCH,))
-def batch(ctx: Context) -> list[Row]:
-    """Many events in one transaction: the yardstick for `cqrs apply`."""
+@workload("apply", rows=(APPLY,))
+def apply(ctx: Context) -> list[Row]:
+    """A batch of creates in one transaction, against executemany of the same rows."""
     return [
         _throughput_row(
             ctx,
-            BATCH,
+            APPLY,
+            (
+                subjects.apply_creates,
+                "",
+                "CommandService.apply of an NDJSON file (what `cqrs apply FILE` runs): "
+                "parse, validate, decide, hash, insert",
+            ),
             (
                 baselines.executemany_batch,
                 "",
                 "plain sqlite3: executemany of rows prepared in memory",
             ),
-            None,
             (peer.save_batch, "", "one Application.save of aggregates made beforehand"),
-            ctx.scale.batch_events,
-            goal_note="baseline for cqrs apply (to come)",
+            ctx.scale.apply_events,
+            goal=Goal(">= 0.50x executemany", 0.50, at_most=False),
         )
     ]
 
 
-@workload("read", rows=(READ,))
-def read(ctx: Context) -> list[Row]:
-    """Every event of a journal, in order: the yardstick for `cqrs events`."""
-    events = ctx.scale.read_events
-    journal = ctx.fixture(fixtures.build_journal, events)
-    store = ctx.fixture(peer.build_store, events) if ctx.peer_missing is None else ""
+@workload("events", rows=(EVENTS,))
+def events(ctx: Context) -> list[Row]:
+    """Every event of a journal, in order, as NDJSON: against reading the rows."""
+    count = ctx.scale.read_events
+    journal = ctx.fixture(fixtures.build_journal, count)
+    store = ctx.fixture(peer.build_store, count) if ctx.peer_missing is None else ""
     return [
         _throughput_row(
             ctx,
-            READ,
+            EVENTS,
+            (subjects.stream_events, journal, "cqrs events > /dev/null, in process"),
             (baselines.read_in_order, journal, "SELECT * FROM events ORDER BY position"),
-            None,
             (peer.read_notifications, store, "recorder.select_notifications, pages of 1,000"),
-            events,
-            goal_note="baseline for cqrs events (to come)",
+            count,
+            goal_note="informational (events/s; peak RSS bounded)",
         )
     ]
 
 
-@workload("projection", rows=(PROJECTION,))
-def projection(ctx: Context) -> list[Row]:
-    """A projection from empty: the yardstick for `cqrs sync`."""
-    events = ctx.scale.projection_events
-    journal = ctx.fixture(fixtures.build_journal, events)
-    store = ctx.fixture(peer.build_store, events) if ctx.peer_missing is None else ""
+@workload("sync", rows=(SYNC, SYNC_INCREMENTAL))
+def sync(ctx: Context) -> list[Row]:
+    """`cqrs sync` of every view (items, item_history, item_search) against the
+    straightforward per-event projection of items and history."""
+    count = ctx.scale.sync_events
+    journal = ctx.fixture(fixtures.build_journal, count)
+    store = ctx.fixture(peer.build_store, count) if ctx.peer_missing is None else ""
+    baseline = (
+        baselines.project,
+        journal,
+        "plain sqlite3, per event: items + indexed item_history + checkpoint, 1,000 per "
+        "transaction",
+    )
+    peer_side = (peer.project, store, "SQLiteTrackingRecorder view fed by select_notifications")
     return [
         _throughput_row(
             ctx,
-            PROJECTION,
+            SYNC,
+            (subjects.sync_from_empty, journal, "Syncer.run() into an empty projection"),
+            baseline,
+            peer_side,
+            count,
+            goal=Goal(
+                ">= 2x the straightforward projection, peak RSS <= 64 MiB",
+                2.0,
+                at_most=False,
+                max_rss_mib=64,
+            ),
+        ),
+        _throughput_row(
+            ctx,
+            SYNC_INCREMENTAL,
             (
-                baselines.project,
+                subjects.sync_incremental,
                 journal,
-                "plain sqlite3: items + indexed item_history + checkpoint",
+                "Syncer.run() of the second half, batches of 2,000, search index by triggers",
             ),
+            baseline,
             None,
-            (
-                peer.project,
-                store,
-                "SQLiteTrackingRecorder view fed by select_notifications",
-            ),
-            events,
-            goal_note="baseline for cqrs sync (to come)",
+            count // 2,
+            goal_note="informational (no stated goal)",
+        ),
+    ]
+
+
+@workload("get", rows=(GET_LARGE,))
+def get(ctx: Context) -> list[Row]:
+    """`cqrs item get` as a process against a large projection and a 1,000-item one."""
+    cqrs = os.path.join(os.path.dirname(sys.executable), "cqrs")
+    small = ctx.fixture(fixtures.build_item_store, 1_000)
+    large = ctx.fixture(fixtures.build_item_store, ctx.scale.get_items)
+    ids = itertools.count()
+
+    def getter(home: str, items: int) -> Callable[[int], Sample]:
+        env = child_env(CQRS_HOME=home)
+        return lambda _: ctx.run_command(
+            [cqrs, "item", "get", fixtures.item_name((next(ids) * 7919) % items)], env
+        )
+
+    variants = [
+        Variant("large", getter(large, ctx.scale.get_items)),
+        Variant("small", getter(small, 1_000)),
+    ]
+    for variant in variants:
+        variant.run(-1)
+    samples = interleave(ctx.scale.startup_runs, variants, _progress(ctx, "get"))
+    return [
+        compare(
+            GET_LARGE,
+            samples,
+            ("large", f"cqrs item get ID, {ctx.scale.get_items:,} items"),
+            "ms",
+            baseline=("small", "cqrs item get ID, 1,000 items"),
+            goal=Goal("<= 1.1x the 1,000-item time", 1.1, at_most=True),
         )
     ]

@@ -246,7 +246,7 @@ def test_the_file_is_marked_as_a_wal_mode_cqrs_journal(
     finally:
         conn.close()
     assert [key for key, _ in rows] == ["journal_id"]
-    assert uuid.UUID(rows[0][1]).version == 4
+    assert uuid.UUID(rows[0][1]).version == 7  # time-ordered (cqrs_cli.ids)
     assert journal.journal_id == rows[0][1]
 
 

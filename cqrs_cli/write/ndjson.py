@@ -58,49 +58,47 @@ def _no_constants(name: str) -> object:
 _decode = json.JSONDecoder(parse_constant=_no_constants).decode
 
 
-def _string(fields: dict[str, object], name: str, line: int, required: bool) -> str | None:
-    value = fields.get(name)
-    if value is None:
-        if required:
-            raise InvalidInput(f"line {line}: missing field {name!r}")
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"line {line}: field {name!r} must be a string")
-    return value
+_STRINGS = ("id", "description", "key", "correlation_id")
+_known = FIELDS.issuperset
 
 
 def parse_line(raw: bytes | str, line: int) -> BatchCommand | None:
-    """The command on one line; None for a blank line; InvalidInput naming the line."""
-    if isinstance(raw, bytes):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"line {line}: not valid UTF-8 (byte {exc.start})") from None
-    else:
-        text = raw
-    if not text.strip():
-        return None
+    """The command on one line; None for a blank line; InvalidInput naming the line.
+    (Written for speed: `cqrs apply` calls it once per line of files of millions.)"""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"line {line}: not valid UTF-8 (byte {exc.start})") from None
     try:
         fields = _decode(text)
     except RecursionError:
         raise InvalidInput(f"line {line}: JSON nested too deeply") from None
     except ValueError as exc:
+        if not text.strip():
+            return None
         raise InvalidInput(f"line {line}: invalid JSON ({exc})") from None
-    if not isinstance(fields, dict):
+    if type(fields) is not dict:
         raise InvalidInput(f"line {line}: expected a JSON object with an 'op' field")
-    unknown = sorted(set(fields) - FIELDS)
-    if unknown:
-        raise InvalidInput(f"line {line}: unknown field {unknown[0]!r}")
+    if not _known(fields):
+        unknown = sorted(set(fields) - FIELDS)[0]
+        raise InvalidInput(f"line {line}: unknown field {unknown!r}")
     op = fields.get("op")
     if op not in ("create", "update", "delete"):
         raise InvalidInput(f"line {line}: 'op' must be create, update or delete, not {op!r}")
-    item_id = _string(fields, "id", line, required=True)
-    assert item_id is not None
+    for name in _STRINGS:
+        value = fields.get(name)
+        if value is not None and type(value) is not str:
+            raise InvalidInput(f"line {line}: field {name!r} must be a string")
+    item_id = fields.get("id")
+    if item_id is None:
+        raise InvalidInput(f"line {line}: missing field 'id'")
+    description = fields.get("description")
+    command: Command
     if op == "create":
-        command: Command = CreateItem(item_id, _string(fields, "description", line, False) or "")
+        command = CreateItem(item_id, description or "")
     elif op == "update":
-        description = _string(fields, "description", line, required=True)
-        assert description is not None
+        if description is None:
+            raise InvalidInput(f"line {line}: missing field 'description'")
         command = UpdateItem(item_id, description)
     else:
         if "description" in fields:
@@ -111,13 +109,7 @@ def parse_line(raw: bytes | str, line: int) -> BatchCommand | None:
         type(expected) is not int or not 0 <= expected < 2**63  # bool is not a version
     ):
         raise InvalidInput(f"line {line}: 'expect_version' must be an integer, 0 or more")
-    return BatchCommand(
-        line,
-        command,
-        expected,
-        _string(fields, "key", line, False),
-        _string(fields, "correlation_id", line, False),
-    )
+    return BatchCommand(line, command, expected, fields.get("key"), fields.get("correlation_id"))
 
 
 def parse_lines(lines: Iterable[bytes | str]) -> Iterator[BatchCommand]:
