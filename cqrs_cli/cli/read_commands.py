@@ -39,6 +39,12 @@ def _note_if_behind(service: QueryService) -> None:
     if state.quiet:
         return
     checkpoint = service.checkpoint()
+    if checkpoint and not service.has_journal():
+        output.note(
+            f"cqrs: note: no journal at {service.paths.journal}: cannot tell whether the "
+            "projection is current (is --journal right?)"
+        )
+        return
     head = service.journal_head()
     if checkpoint < head:
         output.note(

@@ -68,7 +68,7 @@ def run_sync(
     as_json: bool = False,
 ) -> int:
     from ..errors import UsageError
-    from ..sync.runner import Syncer
+    from ..sync.runner import Syncer, SyncInterrupted
 
     if batch_size < 1:
         raise UsageError(f"invalid --batch-size {batch_size}: it must be 1 or more")
@@ -77,28 +77,46 @@ def run_sync(
     show_bar = sys.stderr.isatty() and not state.quiet and not as_json
 
     def report(result: SyncReport) -> None:
-        for reason in result.reasons:
-            output.note(f"Rebuilding the projection: {reason}")
         if as_json:
             output.json_line(result.to_json())
         else:
             output.data(str(result))
         sys.stdout.flush()
 
+    def rebuilding(reason: str) -> None:
+        output.note(f"Rebuilding the projection: {reason}")
+
+    paths = state.paths()
     with (
         progress_bar(show_bar and not follow) as progress,
-        Syncer(state.paths(), batch_size=batch_size, progress=progress) as syncer,
+        Syncer(paths, batch_size=batch_size, progress=progress, notify=rebuilding) as syncer,
     ):
-        if not follow:
-            report(syncer.run(rebuild=rebuild))
-            return 0
-        if rebuild:
-            report(syncer.run(rebuild=True))
-        output.note("Following the journal; Ctrl-C to stop.")
-        _stop_on_sigterm()
+        if not follow and not _has_journal(paths.journal):
+            output.note(f"No journal at {paths.journal} yet: nothing to sync.")
         try:
+            if not follow:
+                report(syncer.run(rebuild=rebuild))
+                return 0
+            if rebuild:
+                report(syncer.run(rebuild=True))
+            output.note("Following the journal; Ctrl-C to stop.")
+            _stop_on_sigterm()
             syncer.follow(report, poll_interval=poll)
+        except SyncInterrupted as stopped:
+            # The batch in flight was rolled back; these before it were committed.
+            report(stopped.report)
+            if not follow:
+                raise
+            output.note("Stopped.")
         except KeyboardInterrupt:
-            # The batch in flight was rolled back; the checkpoint is consistent.
+            if not follow:
+                raise
             output.note("Stopped.")
     return 0
+
+
+def _has_journal(path: str) -> bool:
+    from ..journal.sqlite_journal import SPEC
+    from ..sqlitefile import check_existing
+
+    return check_existing(path, SPEC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import unicodedata
 
 from ..domain.item import ItemNotFound
 from ..domain.validation import validate_item_id
@@ -86,6 +87,9 @@ class QueryService:
 
         return sync_projection(self.paths, rebuild=rebuild)
 
+    def has_journal(self) -> bool:
+        return self._open_journal() is not None
+
     def journal_head(self) -> int:
         journal = self._open_journal()
         return journal.head() if journal is not None else 0
@@ -161,6 +165,12 @@ class QueryService:
             raise UsageError(f"invalid limit {limit}: it must be 0 or more")
         where = [] if include_deleted else ["deleted = 0"]
         params: list[object] = []
+        # Ids are stored in NFC: compare in the same form (a prefix may end anywhere,
+        # so it is normalised, not validated as an id).
+        if prefix:
+            prefix = unicodedata.normalize("NFC", prefix)
+        if after is not None:
+            after = unicodedata.normalize("NFC", after)
         if prefix:
             where.append("item_id >= ?")
             params.append(prefix)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..domain.codec import SCHEMA_VERSIONS
+from ..journal.chain import GENESIS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,9 +78,9 @@ def detach(conn: sqlite3.Connection) -> None:
 
 def build(
     conn: sqlite3.Connection, checkpoint: Callable[[str], None] = lambda point: None
-) -> tuple[int, int] | None:
+) -> tuple[int, int, str] | None:
     """Fill the (empty) items and item_history views from the attached journal, inside
-    the caller's transaction; (events applied, last position), or None if some event
+    the caller's transaction; (events applied, last position, its hash), or None if some event
     needs upcasting (or its data is not what its type says) and the caller must use
     the Python projectors. `checkpoint` marks progress points for the crash tests."""
     (head,) = conn.execute(f"SELECT COALESCE(MAX(position), 0) FROM {ALIAS}.events").fetchone()
@@ -103,4 +104,5 @@ def build(
         return None
     checkpoint("rebuild-mid")
     conn.execute(_ITEMS)
-    return applied, head
+    last = conn.execute(f"SELECT hash FROM {ALIAS}.events WHERE position = ?", (head,)).fetchone()
+    return applied, head, last[0] if last else GENESIS

@@ -18,6 +18,7 @@ import sqlite3
 import time
 
 from ..errors import UsageError
+from ..journal.chain import GENESIS
 from ..projection.schema import BUILD_SEARCH_INDEX, DROP_VIEWS, VIEW_VERSIONS
 from ..projection.store import (
     ProjectionStore,
@@ -84,6 +85,15 @@ class SyncReport(Record):
         }
 
 
+class SyncInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a sync: the batch in flight was rolled back, and
+    `report` says what the batches before it committed."""
+
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__()
+        self.report = report
+
+
 class _CrashHook:
     """Deterministic crash points for the crash-recovery tests."""
 
@@ -110,12 +120,15 @@ class Syncer:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: Progress | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         if not 1 <= batch_size <= 1_000_000:
             raise UsageError(f"invalid batch size {batch_size}: give 1 to 1000000 events")
         self.paths = paths
         self.batch_size = batch_size
         self.progress = progress
+        self.notify = notify
+        """Told each reason for a rebuild, before the rebuild starts (it may be long)."""
         self._journal: SqliteJournal | None = None
         self._projection: ProjectionStore | None = None
         self._crash = _CrashHook()
@@ -157,6 +170,9 @@ class Syncer:
         journal, projection = opened
         try:
             reasons = self._rebuild_reasons(journal, projection)
+            if self.notify is not None:
+                for reason in reasons:
+                    self.notify(reason)
             if rebuild or reasons:
                 return self._rebuild(journal, projection, tuple(reasons))
             if projection.checkpoint() == 0:
@@ -183,13 +199,34 @@ class Syncer:
         for missing in sorted(set(VIEW_VERSIONS) - stored):
             reasons.append(f"view {missing} is new")
         if not reasons:
-            checkpoint, head = projection.checkpoint(), journal.head()
-            if checkpoint > head:
-                reasons.append(
-                    f"the projection is ahead of the journal (position {checkpoint} > {head}): "
-                    "the journal was replaced"
-                )
+            reason = self._replaced_journal(journal, projection)
+            if reason is not None:
+                reasons.append(reason)
         return reasons
+
+    def _replaced_journal(self, journal: SqliteJournal, projection: ProjectionStore) -> str | None:
+        """Why the journal is not the one the projection was synced from, though its id
+        is (it was restored from a backup, say): the event at the checkpoint is gone,
+        or is another event."""
+        checkpoint = projection.checkpoint()
+        if checkpoint == 0:
+            return None
+        head = journal.head()
+        if checkpoint > head:
+            return (
+                f"the projection is ahead of the journal (position {checkpoint} > {head}): "
+                "the journal was replaced"
+            )
+        expected = projection.meta("checkpoint_hash")
+        found = journal.read_all(after=checkpoint - 1, limit=1)
+        if expected is not None and (
+            not found or found[0].position != checkpoint or found[0].hash != expected
+        ):
+            return (
+                f"the journal's event at position {checkpoint} is not the one the projection "
+                "was synced to: the journal was replaced (restored from a backup?)"
+            )
+        return None
 
     def _catch_up(self, journal: SqliteJournal, projection: ProjectionStore) -> SyncReport:
         conn = projection.conn
@@ -210,10 +247,15 @@ class Syncer:
                     start = low
                 self._crash.reached("mid-batch")
                 apply_batch(conn, events, checkpoints)
-                end = events[-1].position
-                self._advance(conn, journal, end)
+                self._advance(conn, journal, events[-1].position, events[-1].hash)
                 self._crash.reached("before-commit")
                 conn.execute("COMMIT")
+                end = events[-1].position
+            except KeyboardInterrupt:
+                rollback_quietly(conn)
+                if applied:
+                    raise SyncInterrupted(SyncReport(applied, start, end)) from None
+                raise
             except BaseException:
                 rollback_quietly(conn)
                 raise
@@ -250,10 +292,10 @@ class Syncer:
                 if built is None:
                     # Some event needs upcasting: replay through the Python projectors.
                     built = self._replay(conn, journal)
-                applied, end = built
+                applied, end, last_hash = built
                 conn.execute(BUILD_SEARCH_INDEX)
                 create_search_triggers(conn)
-                self._advance(conn, journal, end)
+                self._advance(conn, journal, end, last_hash)
                 self._crash.reached("rebuild-before-commit")
                 conn.execute("COMMIT")
             except BaseException:
@@ -265,23 +307,29 @@ class Syncer:
             self.progress(applied, applied)
         return SyncReport(applied, 0, end, rebuilt=not first, reasons=reasons)
 
-    def _replay(self, conn: sqlite3.Connection, journal: SqliteJournal) -> tuple[int, int]:
+    def _replay(self, conn: sqlite3.Connection, journal: SqliteJournal) -> tuple[int, int, str]:
         """Every event through the Python projectors (which upcast old versions)."""
         total = journal.head()
         applied = end = 0
+        last_hash = GENESIS
         empty = dict.fromkeys(VIEW_VERSIONS, 0)
         while True:
             events = journal.read_all(after=end, limit=self.batch_size)
             if not events:
-                return applied, end
+                return applied, end, last_hash
             apply_batch(conn, events, empty)
-            end = events[-1].position
+            end, last_hash = events[-1].position, events[-1].hash
             applied += len(events)
             self._crash.reached("rebuild-mid")
             if self.progress is not None:
                 self.progress(applied, max(total, applied))
 
-    def _advance(self, conn: sqlite3.Connection, journal: SqliteJournal, position: int) -> None:
+    def _advance(
+        self, conn: sqlite3.Connection, journal: SqliteJournal, position: int, last_hash: str
+    ) -> None:
+        """Move every view's checkpoint to `position` and note the hash of the event
+        there, by which the next sync recognises the journal (inside the batch's
+        transaction)."""
         now = utc_now()
         conn.execute(
             "UPDATE projection_views SET checkpoint = ?, updated_at = ? WHERE checkpoint < ?",
@@ -290,7 +338,11 @@ class Syncer:
         conn.executemany(
             "INSERT INTO projection_meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [("journal_id", journal.journal_id), ("last_sync_at", now)],
+            [
+                ("journal_id", journal.journal_id),
+                ("last_sync_at", now),
+                ("checkpoint_hash", last_hash),
+            ],
         )
 
     def follow(
