@@ -562,11 +562,6 @@ def test_sync_then_reads_without_the_stale_note(cli: InProcessCli, tmp_path: Pat
     assert "the projection is behind the journal (position 2 of 3)" in err
 
 
-@pytest.mark.xfail(
-    reason="BUG: `apply --each --sync` does not sync when a line failed, although the "
-    "other lines were committed (run_apply syncs only when the exit code is 0)",
-    strict=True,
-)
 def test_each_with_sync_syncs_the_lines_that_were_committed(
     cli: InProcessCli, tmp_path: Path
 ) -> None:
@@ -575,11 +570,6 @@ def test_each_with_sync_syncs_the_lines_that_were_committed(
     assert cli("item", "list") == (0, "A\n", "")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a line naming a field twice is accepted and the last value silently wins "
-    '(e.g. {"expect_version": 1, "expect_version": null} drops the expected version)',
-    strict=True,
-)
 def test_a_field_given_twice_is_refused(cli: InProcessCli, journal: Path, tmp_path: Path) -> None:
     seeded_store()
     data = b'{"op": "delete", "id": "Seed", "expect_version": 7, "expect_version": null}\n'

@@ -217,11 +217,6 @@ def test_invalid_options_are_exit_2(cli: InProcessCli, seeded: Path, options: li
     one_error_line(err, "cqrs events: error: ")
 
 
-@pytest.mark.xfail(
-    reason="BUG: `events --stream` does not normalise the id (NFC) as every other command "
-    "does, so an id typed in decomposed form finds no events",
-    strict=True,
-)
 def test_stream_ids_are_normalised_as_for_item_commands(cli: InProcessCli, journal: Path) -> None:
     CommandService().create_item("Caf\u00e9", "x")
     assert positions(cli("events", "--stream", "Cafe\u0301").out) == [1]
@@ -358,11 +353,6 @@ def test_follow_with_a_limit_stops_by_itself(cqrs_exe: str, seeded: Path) -> Non
     assert positions(result.stdout.decode()) == [1, 2, 3]
 
 
-@pytest.mark.xfail(
-    reason="BUG: Ctrl-C on `events --follow` while it waits for the journal to be created "
-    "exits 130, not 0 as it does once the journal exists",
-    strict=True,
-)
 def test_follow_interrupted_before_any_journal_exits_0(
     cqrs_exe: str, journal: Path, follow: Follow
 ) -> None:

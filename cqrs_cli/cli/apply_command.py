@@ -74,7 +74,8 @@ def run_apply(
                 if each
                 else _apply_all(service, parse_lines(lines), as_json)
             )
-    if code == 0 and sync:
+    # With --each, the lines that succeeded are committed even when others failed.
+    if sync and (code == 0 or each):
         from ..sync.runner import sync_projection
 
         sync_projection(state.paths())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import unicodedata
 
 from ..text import json_safe
 from .state import state
@@ -27,11 +28,16 @@ def stream_events(
     from ..journal.sqlite_journal import SPEC, SqliteJournal
     from ..sqlitefile import check_existing
 
+    if stream_id is not None:
+        stream_id = unicodedata.normalize("NFC", stream_id)  # ids are stored in NFC
     paths = state.paths()
-    while not check_existing(paths.journal, SPEC):
-        if not follow:
-            return 0  # no journal yet: no events
-        time.sleep(poll)
+    try:
+        while not check_existing(paths.journal, SPEC):
+            if not follow:
+                return 0  # no journal yet: no events
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        return 0
     journal = SqliteJournal.open(paths.journal, create=False, readonly=True)
     write = sys.stdout.write
     printed = 0

@@ -188,6 +188,10 @@ def events_command(
         raise UsageError("--after and --limit must be 0 or more")
     if not 0 < poll <= 3600:
         raise UsageError(f"invalid --poll {poll}: give seconds, more than 0")
+    if follow:
+        from .sync_command import stop_on_sigterm
+
+        stop_on_sigterm()
     return stream_events(
         stream_id=stream,
         after=after,

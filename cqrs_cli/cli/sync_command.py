@@ -48,7 +48,7 @@ def progress_bar(
     return bar()
 
 
-def _stop_on_sigterm() -> None:
+def stop_on_sigterm() -> None:
     """Let `kill PID` stop a follower the way Ctrl-C does: between or inside a batch,
     whose transaction then rolls back, leaving a consistent checkpoint."""
     import signal
@@ -100,7 +100,7 @@ def run_sync(
             if rebuild:
                 report(syncer.run(rebuild=True))
             output.note("Following the journal; Ctrl-C to stop.")
-            _stop_on_sigterm()
+            stop_on_sigterm()
             syncer.follow(report, poll_interval=poll)
         except SyncInterrupted as stopped:
             # The batch in flight was rolled back; these before it were committed.

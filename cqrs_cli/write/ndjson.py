@@ -54,8 +54,21 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-# Built once: json.loads with options builds a new decoder on every call.
-_decode = json.JSONDecoder(parse_constant=_no_constants).decode
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ValueError(f"field {name!r} is given twice")
+            seen.add(name)
+    return fields
+
+
+# Built once: json.loads with options builds a new decoder on every call. A field given
+# twice is refused: with JSON's usual "last one wins", a repeated expect_version could
+# silently lift the check the first one asked for.
+_decode = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_repeats).decode
 
 
 _STRINGS = ("id", "description", "key", "correlation_id")
