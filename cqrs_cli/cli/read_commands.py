@@ -7,22 +7,29 @@ from __future__ import annotations
 import sys
 
 from ..errors import NotFoundError
+from ..read.models import HistoryEntry
+from ..text import printable
 from . import output
 from .state import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
-    from ..read.models import HistoryEntry, ItemView
+    from ..read.models import ItemView
     from ..read.query_service import QueryService
+
+    Listed = ItemView | HistoryEntry
 
 DEFAULT_WAIT = 5.0
 
 
 def _service(sync: bool, min_position: int | None, wait: float | None, quiet: bool) -> QueryService:
+    """The query service, after the consistency options: --sync catches the projection
+    up, --min-position waits for it (exit 5 if it does not get there in time)."""
     from ..read.query_service import QueryService
 
+    _check_wait(wait)
     if quiet:
         state.quiet = True
     service = QueryService(state.paths())
@@ -72,7 +79,6 @@ def run_get(
     at: int | None = None,
     as_of: str | None = None,
 ) -> int:
-    _check_wait(wait)
     if at is not None or as_of is not None:
         return _get_from_journal(item_id, at, as_of, as_json, include_deleted, sync or min_position)
     with _service(sync, min_position, wait, quiet) as service:
@@ -140,31 +146,66 @@ def run_list(
     wait: float | None = None,
     quiet: bool = False,
 ) -> int:
-    _check_wait(wait)
     with _service(sync, min_position, wait, quiet) as service:
-        options = {
-            "limit": limit,
-            "prefix": prefix,
-            "after": after,
-            "include_deleted": include_deleted,
-        }
-        if as_json or nl:
-            _emit_json(service.list_items(**options), nl)  # type: ignore[arg-type]
-        elif sys.stdout.isatty():
-            from .tables import items_table
-
-            items_table(list(service.list_items(**options)))  # type: ignore[arg-type]
+        if as_json or nl or sys.stdout.isatty():
+            items = service.list_items(
+                limit=limit, prefix=prefix, after=after, include_deleted=include_deleted
+            )
+            _render(items, as_json=as_json, nl=nl, table=_items_table, line=_item_line)
         else:
+            # Piped: ids only, read from the index alone, streamed.
             write = sys.stdout.write
-            from ..text import printable
-
-            for item_id in service.item_ids(**options):  # type: ignore[arg-type]
+            for item_id in service.item_ids(
+                limit=limit, prefix=prefix, after=after, include_deleted=include_deleted
+            ):
                 write(printable(item_id) + "\n")
         _note_if_behind(service)
     return 0
 
 
-def _emit_json(records: Iterable[ItemView | HistoryEntry], nl: bool) -> None:
+def _render(
+    records: Iterable[Listed],
+    *,
+    as_json: bool,
+    nl: bool,
+    table: Callable[[list[Listed]], None],
+    line: Callable[[Listed], str],
+) -> None:
+    """JSON (an array, or NDJSON with `nl`), a table on a terminal, else one plain line
+    per record with user text made safe."""
+    if as_json or nl:
+        _emit_json(records, nl)
+    elif sys.stdout.isatty():
+        table(list(records))
+    else:
+        write = sys.stdout.write
+        for record in records:
+            write(line(record) + "\n")
+
+
+def _items_table(items: list[Listed]) -> None:
+    from .tables import items_table
+
+    items_table(items)  # type: ignore[arg-type]
+
+
+def _history_table(entries: list[Listed]) -> None:
+    from .tables import history_table
+
+    history_table(entries)  # type: ignore[arg-type]
+
+
+def _item_line(item: Listed) -> str:
+    return printable(str(item))
+
+
+def _history_line(entry: Listed) -> str:
+    assert isinstance(entry, HistoryEntry)
+    text = "" if entry.description is None else printable(entry.description)
+    return f"{entry.version}\t{entry.event_type}\t{entry.recorded_at}\t{entry.position}\t{text}"
+
+
+def _emit_json(records: Iterable[Listed], nl: bool) -> None:
     """A JSON array, or with `nl` one JSON object per line; streamed either way."""
     import json
 
@@ -191,7 +232,6 @@ def run_history(
     wait: float | None = None,
     quiet: bool = False,
 ) -> int:
-    _check_wait(wait)
     with _service(sync, min_position, wait, quiet) as service:
         try:
             entries = service.history(item_id)
@@ -199,21 +239,7 @@ def run_history(
             _note_if_behind(service)
             raise
         _note_if_behind(service)
-    if as_json or nl:
-        _emit_json(entries, nl)
-    elif sys.stdout.isatty():
-        from .tables import history_table
-
-        history_table(entries)
-    else:
-        from ..text import printable
-
-        for entry in entries:
-            description = "" if entry.description is None else printable(entry.description)
-            sys.stdout.write(
-                f"{entry.version}\t{entry.event_type}\t{entry.recorded_at}\t"
-                f"{entry.position}\t{description}\n"
-            )
+    _render(entries, as_json=as_json, nl=nl, table=_history_table, line=_history_line)
     return 0
 
 
@@ -229,19 +255,10 @@ def run_search(
     wait: float | None = None,
     quiet: bool = False,
 ) -> int:
-    _check_wait(wait)
     with _service(sync, min_position, wait, quiet) as service:
         hits = service.search(text, limit=limit, fts=fts)
         _note_if_behind(service)
-    if as_json or nl:
-        _emit_json(hits, nl)
-    elif sys.stdout.isatty():
-        from .tables import items_table
-
-        items_table(hits)
-    else:
-        for item in hits:
-            output.data(str(item))
+    _render(hits, as_json=as_json, nl=nl, table=_items_table, line=_item_line)
     return 0
 
 
