@@ -161,13 +161,14 @@ class SqliteJournal:
         stream_id: str | None = None,
         event_type: str | None = None,
     ) -> list[RecordedEvent]:
-        where, params = ["position > ?"], [after]
+        where = ["position > ?"]
+        params: list[object] = [after]
         if stream_id is not None:
             where.append("stream_id = ?")
-            params.append(stream_id)  # type: ignore[arg-type]
+            params.append(stream_id)
         if event_type is not None:
             where.append("event_type = ?")
-            params.append(event_type)  # type: ignore[arg-type]
+            params.append(event_type)
         rows = self._query(
             f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY position LIMIT ?", (*params, limit)
         )
