@@ -731,3 +731,18 @@ def test_list_prefix_and_after_match_ids_typed_in_another_unicode_form(
     sync_store(store)
     assert cli("item", "list", "--prefix", "cafe\u0301").out == "caf\u00e9-1\ncaf\u00e9-2\n"
     assert cli("item", "list", "--after", "cafe\u0301-1").out == "caf\u00e9-2\n"
+
+
+def test_a_read_with_a_mistyped_journal_path_says_it_cannot_tell_freshness(
+    store: Path, cli: Cli
+) -> None:
+    CommandService(store).create_item("Item1", "x")
+    QueryService(store).sync()
+    result = cli("--journal", str(store / "typo.db"), "item", "get", "Item1")
+    assert result.code == 0
+    assert result.out == "Item1: x\n"
+    assert result.err == (
+        f"cqrs: note: no journal at {store / 'typo.db'}: cannot tell whether the projection "
+        "is current (is --journal right?)\n"
+    )
+    assert not (store / "typo.db").exists()
