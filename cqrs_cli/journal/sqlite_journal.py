@@ -291,11 +291,12 @@ class JournalBatch:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            last = conn.execute("SELECT hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
-            self._prev_hash = last[0] if last else GENESIS
-            (seq,) = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'events'"
+            # One statement for both: every append runs it, under the write lock.
+            last_hash, seq = conn.execute(
+                "SELECT (SELECT hash FROM events ORDER BY position DESC LIMIT 1), "
+                "(SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'events')"
             ).fetchone()
+            self._prev_hash = last_hash or GENESIS
             self._next_position = seq + 1
         except sqlite3.Error as exc:
             rollback_quietly(conn)
