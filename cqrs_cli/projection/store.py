@@ -118,5 +118,16 @@ class ProjectionStore:
             raise StorageError(f"{self.path}: damaged projection bookkeeping")
         return value
 
+    def checkpoint_and_hash(self) -> tuple[int, str | None]:
+        """The checkpoint and the hash of the journal event there, read together."""
+        rows = self.query(
+            "SELECT (SELECT COALESCE(MIN(checkpoint), 0) FROM projection_views), "
+            "(SELECT value FROM projection_meta WHERE key = 'checkpoint_hash')"
+        )
+        checkpoint, digest = rows[0]
+        if not isinstance(checkpoint, int):
+            raise StorageError(f"{self.path}: damaged projection bookkeeping")
+        return checkpoint, None if digest is None else str(digest)
+
     def close(self) -> None:
         self.conn.close()

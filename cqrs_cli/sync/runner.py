@@ -208,7 +208,9 @@ class Syncer:
         """Why the journal is not the one the projection was synced from, though its id
         is (it was restored from a backup, say): the event at the checkpoint is gone,
         or is another event."""
-        checkpoint = projection.checkpoint()
+        # One statement, one snapshot: another sync may commit a batch between two
+        # reads, and a checkpoint paired with the next batch's hash looks replaced.
+        checkpoint, expected = projection.checkpoint_and_hash()
         if checkpoint == 0:
             return None
         head = journal.head()
@@ -217,7 +219,6 @@ class Syncer:
                 f"the projection is ahead of the journal (position {checkpoint} > {head}): "
                 "the journal was replaced"
             )
-        expected = projection.meta("checkpoint_hash")
         found = journal.read_all(after=checkpoint - 1, limit=1)
         if expected is not None and (
             not found or found[0].position != checkpoint or found[0].hash != expected
