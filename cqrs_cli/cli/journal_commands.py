@@ -97,9 +97,10 @@ def import_command(
         str, typer.Argument(metavar="[FILE]", help="An export; '-' (default) reads stdin.")
     ] = "-",
 ) -> int:
-    """Create a new journal (at --journal, which must not exist) from an export,
-    checking the hash chain as it goes. A broken, reordered or truncated export is
-    refused with its line number, and no journal is created.
+    """Create a new journal from an export, checking its hash chain as it goes.
+
+    The journal goes to --journal, which must not exist. A broken, reordered or
+    truncated export is refused with its line number, and no journal is created.
 
     Example: gunzip -c journal.ndjson.gz | cqrs --journal restored.db journal import
     """
