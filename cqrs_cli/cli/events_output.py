@@ -54,7 +54,10 @@ def stream_events(
     from ..sqlitefile import check_existing
 
     if stream_id is not None:
-        stream_id = unicodedata.normalize("NFC", stream_id)  # ids are stored in NFC
+        from ..domain.validation import validate_text
+
+        # Ids are stored in NFC; text that is not UTF-8 can name no stream.
+        stream_id = unicodedata.normalize("NFC", validate_text("--stream id", stream_id))
     paths = state.paths()
     try:
         while not check_existing(paths.journal, SPEC):

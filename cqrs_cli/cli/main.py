@@ -13,9 +13,49 @@ import sys
 from ..errors import CqrsError, ExitCode
 from .state import state
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
+
+class StdoutClosed(Exception):
+    """stdout's reader went away. Not an OSError, so that nothing between a write and
+    run() (typer turns EPIPE into exit 1) mistakes it for another failure."""
+
+
+class _GuardedStdout:
+    """sys.stdout, with a broken pipe raised as StdoutClosed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.stream, name)
+
 
 def run(argv: list[str]) -> int:
     """Run one command line; return its exit code. Never raises."""
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedStdout(real_stdout)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout = real_stdout
+
+
+def _run(argv: list[str]) -> int:
     from . import output
 
     state.reset()
@@ -37,7 +77,7 @@ def run(argv: list[str]) -> int:
         except KeyboardInterrupt:
             sys.stderr.write("cqrs: interrupted\n")
             return 130
-    except BrokenPipeError:
+    except (StdoutClosed, BrokenPipeError):
         # The reader went away (`cqrs item list | head -1`): not an error of ours.
         _silence_stdout()
         return 0

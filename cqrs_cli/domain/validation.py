@@ -74,3 +74,10 @@ def validate_description(raw: str) -> str:
             f"{MAX_DESCRIPTION_BYTES} bytes"
         )
     return raw
+
+
+def validate_text(what: str, raw: str) -> str:
+    """Other text from the command line (search words, prefixes): it must be UTF-8."""
+    if _has_surrogates(raw):
+        raise InvalidInput(f"invalid {what} '{printable(raw)}': it is not valid UTF-8")
+    return raw

@@ -82,17 +82,25 @@ class ProjectionStore:
                 return None
             create_atomically(path, SPEC, _initialise)
         conn = connect(path, readonly=readonly)
-        if not readonly:
-            # The projection can always be rebuilt from the journal, so a commit lost
-            # to a power cut costs a re-sync, not data: no fsync per batch.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            # After a rebuild the WAL may have grown to the projection's size: give the
-            # space back once it is checkpointed.
-            conn.execute("PRAGMA journal_size_limit = 67108864")
-            # Only syncs write here; one that is rebuilding holds the lock for as long
-            # as that takes, and the others should wait for it rather than fail.
-            conn.execute(f"PRAGMA busy_timeout = {int(sync_lock_timeout() * 1000)}")
+        try:
+            if not readonly:
+                cls._tune_for_sync(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise translate(exc, path) from None
         return cls(conn, path)
+
+    @staticmethod
+    def _tune_for_sync(conn: sqlite3.Connection) -> None:
+        # The projection can always be rebuilt from the journal, so a commit lost to a
+        # power cut costs a re-sync, not data: no fsync per batch.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        # After a rebuild the WAL may have grown to the projection's size: give the
+        # space back once it is checkpointed.
+        conn.execute("PRAGMA journal_size_limit = 67108864")
+        # Only syncs write here; one that is rebuilding holds the lock for as long as
+        # that takes, and the others should wait for it rather than fail.
+        conn.execute(f"PRAGMA busy_timeout = {int(sync_lock_timeout() * 1000)}")
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         try:

@@ -12,7 +12,7 @@ import time
 import unicodedata
 
 from ..domain.item import ItemNotFound
-from ..domain.validation import validate_item_id
+from ..domain.validation import validate_item_id, validate_text
 from ..errors import StaleReadError, StorageError, UsageError
 from ..paths import StorePaths
 from ..sqlitefile import translate
@@ -168,9 +168,9 @@ class QueryService:
         # Ids are stored in NFC: compare in the same form (a prefix may end anywhere,
         # so it is normalised, not validated as an id).
         if prefix:
-            prefix = unicodedata.normalize("NFC", prefix)
+            prefix = unicodedata.normalize("NFC", validate_text("prefix", prefix))
         if after is not None:
-            after = unicodedata.normalize("NFC", after)
+            after = unicodedata.normalize("NFC", validate_text("--after id", after))
         if prefix:
             where.append("item_id >= ?")
             params.append(prefix)
@@ -190,7 +190,10 @@ class QueryService:
         if projection is None:
             return
         try:
-            yield from projection.conn.execute(sql, params)
+            # A plain loop, not `yield from`: closing this generator after the service
+            # closed its connection must not close the cursor (which then raises).
+            for row in projection.conn.execute(sql, params):  # noqa: UP028
+                yield row
         except sqlite3.Error as exc:
             raise translate(exc, projection.path) from None
 
@@ -211,6 +214,7 @@ class QueryService:
         first. With `fts`, `text` is an FTS5 query (AND, OR, NOT, "phrases", prefix*)."""
         if not 0 <= limit < 2**63:
             raise UsageError(f"invalid limit {limit}: it must be 0 or more")
+        text = validate_text("search text", text)
         query = text if fts else fts_query(text)
         projection = self._require_projection()
         if projection is None:
