@@ -68,10 +68,30 @@ class FileSpec:
         self.schema_version = schema_version
 
 
+_ACCEPTED: set[tuple[int, int, int]] = set()
+"""(device, inode, application id) of the files this process has checked and accepted.
+
+Closing any descriptor of a file drops every POSIX lock the process holds on it,
+SQLite's included (sqlite.org/howtocorrupt.html, 2.2): reading the header again with
+open()/close() while a connection of this process has the file open would let another
+process take it for its last user, checkpoint over pages still in use and delete the
+WAL. So a file is read through the OS once, before SQLite first opens it; later checks
+in the same process only stat it."""
+
+
 def check_existing(path: str, spec: FileSpec) -> bool:
     """False if nothing is at `path`; True if it holds a file of `spec`'s kind that this
     version can open; StorageError naming the file and the problem otherwise. Reads
     only the first 100 bytes, through the OS: SQLite never sees a file we refuse."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot read: {exc.strerror}") from None
+    key = (status.st_dev, status.st_ino, spec.app_id)
+    if key in _ACCEPTED:
+        return True
     try:
         with open(path, "rb") as handle:
             header = handle.read(100)
@@ -84,6 +104,12 @@ def check_existing(path: str, spec: FileSpec) -> bool:
         raise StorageError(f"{path}: permission denied") from None
     except OSError as exc:
         raise StorageError(f"{path}: cannot read: {exc.strerror}") from None
+    _check_header(path, spec, header, size)
+    _ACCEPTED.add(key)
+    return True
+
+
+def _check_header(path: str, spec: FileSpec, header: bytes, size: int) -> None:
     what = f"not a {spec.kind}"
     if not header:
         raise StorageError(f"{path}: empty file, {what} (remove it, or choose another path)")
@@ -112,7 +138,6 @@ def check_existing(path: str, spec: FileSpec) -> bool:
             f"{path}: {spec.kind} schema version {version} is newer than this cqrs supports "
             f"({spec.schema_version}); upgrade cqrs"
         )
-    return True
 
 
 def _has_wal(path: str) -> bool:
@@ -168,6 +193,10 @@ def create_atomically(
             conn.close()
 
     place_new_file(path, build, what=spec.kind, exclusive=exclusive)
+    # Check (and so remember) the file now, before SQLite opens it in this process:
+    # reading it through the OS later would drop SQLite's locks (see _ACCEPTED). If
+    # another process created it first, this also checks that theirs is what we expect.
+    check_existing(path, spec)
 
 
 def place_new_file(path: str, build: Callable[[str], None], *, what: str, exclusive: bool) -> None:
