@@ -68,15 +68,57 @@ class FileSpec:
         self.schema_version = schema_version
 
 
-_ACCEPTED: set[tuple[int, int, int]] = set()
-"""(device, inode, application id) of the files this process has checked and accepted.
+class _Held:
+    """Descriptors kept open on a file that SQLite connections of this process use."""
+
+    __slots__ = ("fds", "users")
+
+    def __init__(self, fd: int) -> None:
+        self.fds = [fd]
+        self.users = 0
+
+
+_HELD: dict[tuple[int, int], _Held] = {}
+"""(device, inode) -> descriptor, for the files our connections have open.
 
 Closing any descriptor of a file drops every POSIX lock the process holds on it,
-SQLite's included (sqlite.org/howtocorrupt.html, 2.2): reading the header again with
+SQLite's included (sqlite.org/howtocorrupt.html, 2.2). Reading a header with
 open()/close() while a connection of this process has the file open would let another
-process take it for its last user, checkpoint over pages still in use and delete the
-WAL. So a file is read through the OS once, before SQLite first opens it; later checks
-in the same process only stat it."""
+process take itself for the file's last user, checkpoint over pages still in use and
+delete the WAL: acknowledged events were lost that way. So while our connections use a
+file, its header is read with pread() on a descriptor held open until the last of them
+closes; otherwise it is read with a plain open()."""
+
+
+def retain(path: str) -> tuple[int, int]:
+    """Note that a connection of ours has `path` open (after connecting); the key to
+    pass to release() after closing it."""
+    status = os.stat(path)
+    key = (status.st_dev, status.st_ino)
+    held = _HELD.get(key)
+    if held is None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        opened = os.fstat(fd)
+        key = (opened.st_dev, opened.st_ino)  # the file as opened, should it have moved
+        held = _HELD.get(key)
+        if held is None:
+            held = _HELD[key] = _Held(fd)
+        else:
+            held.fds.append(fd)  # closing it now could drop SQLite's locks: keep it too
+    held.users += 1
+    return key
+
+
+def release(key: tuple[int, int]) -> None:
+    """The connection retain() counted is closed; the last one lets the descriptor go."""
+    held = _HELD.get(key)
+    if held is None:
+        return
+    held.users -= 1
+    if held.users <= 0:
+        del _HELD[key]
+        for fd in held.fds:
+            os.close(fd)
 
 
 def check_existing(path: str, spec: FileSpec) -> bool:
@@ -89,13 +131,15 @@ def check_existing(path: str, spec: FileSpec) -> bool:
         return False
     except OSError as exc:
         raise StorageError(f"{path}: cannot read: {exc.strerror}") from None
-    key = (status.st_dev, status.st_ino, spec.app_id)
-    if key in _ACCEPTED:
-        return True
+    held = _HELD.get((status.st_dev, status.st_ino))
     try:
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-            size = os.fstat(handle.fileno()).st_size
+        if held is not None:  # in use by a connection of ours: never close() it
+            header = os.pread(held.fds[0], 100, 0)
+            size = os.fstat(held.fds[0]).st_size
+        else:
+            with open(path, "rb") as handle:
+                header = handle.read(100)
+                size = os.fstat(handle.fileno()).st_size
     except FileNotFoundError:
         return False
     except IsADirectoryError:
@@ -105,7 +149,6 @@ def check_existing(path: str, spec: FileSpec) -> bool:
     except OSError as exc:
         raise StorageError(f"{path}: cannot read: {exc.strerror}") from None
     _check_header(path, spec, header, size)
-    _ACCEPTED.add(key)
     return True
 
 
@@ -193,9 +236,7 @@ def create_atomically(
             conn.close()
 
     place_new_file(path, build, what=spec.kind, exclusive=exclusive)
-    # Check (and so remember) the file now, before SQLite opens it in this process:
-    # reading it through the OS later would drop SQLite's locks (see _ACCEPTED). If
-    # another process created it first, this also checks that theirs is what we expect.
+    # If another process created it first, check that theirs is what we expect.
     check_existing(path, spec)
 
 

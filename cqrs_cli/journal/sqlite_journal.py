@@ -19,6 +19,8 @@ from ..sqlitefile import (
     check_existing,
     connect,
     create_atomically,
+    release,
+    retain,
     rollback_quietly,
     translate,
 )
@@ -91,6 +93,7 @@ class SqliteJournal:
         self._conn = conn
         self.path = path
         self._journal_id: str | None = None
+        self._held = retain(path)  # see sqlitefile._HELD
 
     @classmethod
     def open(cls, path: str, *, create: bool = True, readonly: bool = False) -> SqliteJournal:
@@ -256,6 +259,8 @@ class SqliteJournal:
 
     def close(self) -> None:
         self._conn.close()
+        release(self._held)
+        self._held = (0, 0)
 
     def __enter__(self) -> SqliteJournal:
         return self

@@ -5,7 +5,15 @@ from __future__ import annotations
 import sqlite3
 
 from ..errors import StorageError
-from ..sqlitefile import check_existing, connect, create_atomically, sync_lock_timeout, translate
+from ..sqlitefile import (
+    check_existing,
+    connect,
+    create_atomically,
+    release,
+    retain,
+    sync_lock_timeout,
+    translate,
+)
 from .schema import BOOKKEEPING, SEARCH_TRIGGERS, SPEC, VIEW_VERSIONS, VIEWS
 
 TYPE_CHECKING = False
@@ -70,6 +78,7 @@ class ProjectionStore:
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
+        self._held = retain(path)  # see sqlitefile._HELD
 
     @classmethod
     def open(
@@ -139,3 +148,5 @@ class ProjectionStore:
 
     def close(self) -> None:
         self.conn.close()
+        release(self._held)
+        self._held = (0, 0)
