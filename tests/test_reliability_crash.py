@@ -44,10 +44,13 @@ from scripting_helpers import SUBPROCESS_TIMEOUT, event_rows
 from cqrs_cli import CommandService
 
 # An appender: creates items PREFIX-0, PREFIX-1, ... each with the idempotency key
-# key-ID, and prints "ID POSITION" once the journal acknowledged it.
+# key-ID, and prints "ID POSITION" once the journal acknowledged it. Busy (exit 6: with
+# several appenders in tight loops a newcomer can wait more than the 5 s timeout for
+# the write lock) is retried with the same key, as the README recommends.
 APPENDER = """
 import sys
 from cqrs_cli import CommandService
+from cqrs_cli.errors import BusyError
 
 home, prefix, max_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with CommandService(home) as service:
@@ -55,7 +58,10 @@ with CommandService(home) as service:
     while True:
         item_id = f"{prefix}-{n}"
         text = item_id + " " + "d" * ((n * 7919) % (max_size + 1))
-        result = service.create_item(item_id, text, idempotency_key=f"key-{item_id}")
+        try:
+            result = service.create_item(item_id, text, idempotency_key=f"key-{item_id}")
+        except BusyError:
+            continue
         print(item_id, result.position, flush=True)
         n += 1
 """

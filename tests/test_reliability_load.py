@@ -74,7 +74,7 @@ print(json.dumps({"retries": retries}), flush=True)
 # A tailer: reads `position > last` in a loop, as a sync does, until the stop file names
 # a head it has reached; prints every position it saw, in the order it saw them.
 TAILER = """
-import json, os, sqlite3, sys
+import json, os, sqlite3, sys, time
 path, stop = sys.argv[1], sys.argv[2]
 conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=30)
 seen, last = [], 0
@@ -86,6 +86,8 @@ while True:
     seen += [row[0] for row in rows]
     if rows:
         last = rows[-1][0]
+    else:
+        time.sleep(0.001)  # leave the two cores to the writers
     if os.path.exists(stop) and last >= int(open(stop).read()):
         break
 print(json.dumps(seen), flush=True)
