@@ -110,7 +110,10 @@ def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_jso
 
 def _nothing_written(exc: CqrsError) -> CqrsError:
     """The same error, saying that the batch was rolled back."""
-    error = CqrsError(f"{exc}; nothing was written")
+    message = str(exc)
+    if "nothing was written" not in message:  # a busy journal already says so
+        message += "; nothing was written"
+    error = CqrsError(message)
     error.exit_code = exc.exit_code
     return error
 

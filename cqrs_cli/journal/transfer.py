@@ -195,7 +195,9 @@ def backup(journal: SqliteJournal, dest: str) -> tuple[int, int]:
             target.close()
 
     place_new_file(dest, build, what="backup", exclusive=True)
-    copy = SqliteJournal.open(dest, create=False, readonly=True)
+    # Read-write, so that closing this last connection removes the -wal and -shm files
+    # a read-only one would leave beside the backup. Reading changes nothing.
+    copy = SqliteJournal.open(dest, create=False)
     try:
         return copy.count_after(0), copy.head()
     finally:

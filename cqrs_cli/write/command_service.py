@@ -54,7 +54,7 @@ def _check_token(name: str, value: str | None) -> str | None:
         return None
     if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
         raise InvalidInput(
-            f"invalid {name} {printable(value)!r}: use 1 to {MAX_KEY_LENGTH} printable characters"
+            f"invalid {name} '{printable(value)}': use 1 to {MAX_KEY_LENGTH} printable characters"
         )
     return value
 
