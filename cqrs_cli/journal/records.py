@@ -126,6 +126,10 @@ class RecordedEvent:
         }
 
 
+HASHED = slice(1, 11)
+"""The columns the hash covers after prev_hash (event_id .. correlation_id), as a slice
+of COLUMNS and of RecordedEvent.as_tuple()."""
+
 COLUMNS = (
     "position",
     "event_id",

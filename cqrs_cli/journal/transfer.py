@@ -21,7 +21,7 @@ from ..errors import CqrsError, StorageError, UsageError
 from ..sqlitefile import create_atomically, place_new_file, translate
 from ..text import json_safe
 from .chain import GENESIS, event_hash
-from .records import COLUMNS
+from .records import COLUMNS, HASHED
 from .sqlite_journal import SCHEMA_VERSION, SPEC, SqliteJournal, initialise
 
 TYPE_CHECKING = False
@@ -153,8 +153,7 @@ def _insert_all(
             raise ImportRefused(
                 f"line {number}: hash chain broken (events removed, reordered or edited)"
             )
-        content = row[1:11]  # event_id .. correlation_id, the hashed fields after prev_hash
-        if fields["hash"] != event_hash(prev_hash, *content):  # type: ignore[arg-type]
+        if fields["hash"] != event_hash(prev_hash, *row[HASHED]):  # type: ignore[arg-type]
             raise ImportRefused(f"line {number}: hash does not match the event (edited)")
         stream_id, version = fields["stream_id"], fields["stream_version"]
         (current,) = conn.execute(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..domain.codec import decode
 from ..errors import CqrsError, StorageError
 from .chain import GENESIS, event_hash
+from .records import HASHED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,20 +91,7 @@ def verify(
             if event.prev_hash != prev_hash:
                 faults.append((position, _BROKEN_LINK))
                 break
-            expected = event_hash(
-                event.prev_hash,
-                event.event_id,
-                event.stream_id,
-                event.stream_version,
-                event.event_type,
-                event.schema_version,
-                event.data,
-                event.recorded_at,
-                event.command_id,
-                event.idempotency_key,
-                event.correlation_id,
-            )
-            if event.hash != expected:
+            if event.hash != event_hash(event.prev_hash, *event.as_tuple()[HASHED]):  # type: ignore[arg-type]
                 faults.append((position, _EDITED))
                 break
             try:
