@@ -99,6 +99,42 @@ def journal_rows(events: int, *, chained: bool) -> list[JournalRow]:
     return rows
 
 
+def create_line(index: int) -> str:
+    """The NDJSON command that creates item `index`: what the apply row feeds cqrs."""
+    return f'{{"op":"create","id":"{item_name(index)}","description":"item {index}"}}\n'
+
+
+def created_rows(events: int) -> list[JournalRow]:
+    """The rows cqrs appends for `create_line(0)` ... `create_line(events - 1)`, in its
+    stored format: time-ordered UUID v7 event and command ids, one recorded time, the
+    JSON data and the real hash chain. The apply baseline inserts these, so that it
+    writes the same rows, not merely rows of the same size."""
+    from cqrs_cli.domain.codec import encode
+    from cqrs_cli.domain.item import ItemCreated
+    from cqrs_cli.ids import new_uuid
+    from cqrs_cli.journal.chain import GENESIS, event_hash
+    from cqrs_cli.write.command_service import utc_now
+
+    recorded_at = utc_now()
+    prev = GENESIS
+    rows: list[JournalRow] = []
+    for index in range(events):
+        name = item_name(index)
+        command_id = new_uuid()
+        event_type, schema_version, data = encode(ItemCreated(name, f"item {index}"))
+        event_id = new_uuid()
+        digest = event_hash(
+            prev, event_id, name, 1, event_type, schema_version, data, recorded_at, command_id,
+            None, None,
+        )  # fmt: skip
+        rows.append(
+            (event_id, name, 1, event_type, schema_version, data, recorded_at, command_id,
+             None, None, prev, digest)
+        )  # fmt: skip
+        prev = digest
+    return rows
+
+
 def build_journal(spec: TaskSpec) -> TaskResult:
     """A real cqrs journal (created by cqrs itself) holding the plan, hash chain and
     all, written with one executemany. Also checks that the baselines' copy of the

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from .fixtures import item_name
+from .fixtures import create_line, item_name
 from .tasks import TaskResult, TaskSpec
 
 
@@ -39,7 +39,7 @@ def apply_creates(spec: TaskSpec) -> TaskResult:
     path = os.path.join(spec.workdir, f"apply-{spec.tag}.ndjson")
     with open(path, "w", encoding="utf-8") as handle:
         for n in range(spec.events):
-            handle.write(f'{{"op":"create","id":"{item_name(n)}","description":"item {n}"}}\n')
+            handle.write(create_line(n))
     home = os.path.join(spec.workdir, f"cqrs-apply-{spec.tag}")
     with CommandService(home) as service:
         start = time.perf_counter()
