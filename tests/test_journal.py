@@ -98,6 +98,20 @@ def folder_snapshot(folder: Path) -> dict[str, bytes | None]:
 # --- Appending and reading -------------------------------------------------------------------
 
 
+def test_recorded_event_fields_are_the_journal_columns_in_order(journal: SqliteJournal) -> None:
+    # RecordedEvent is typed for mypy separately from the class made at run time (see
+    # records.py): both must name the journal's columns, in the table's order.
+    from cqrs_cli.journal.records import COLUMNS
+
+    assert RecordedEvent._fields == COLUMNS
+    columns = [
+        row[1] for row in raw_connection(Path(journal.path)).execute("PRAGMA table_info(events)")
+    ]
+    assert tuple(columns) == COLUMNS
+    (event,) = append(journal, "Item1", 0).events
+    assert [getattr(event, name) for name in COLUMNS] == list(event)
+
+
 def test_a_new_journal_is_empty(journal: SqliteJournal) -> None:
     assert journal.head() == 0
     assert journal.read_all() == []

@@ -82,8 +82,7 @@ _INSERT_WITH_POSITION = (
 )
 
 
-def _row(row: tuple[object, ...]) -> RecordedEvent:
-    return RecordedEvent(*row)  # type: ignore[arg-type]
+_row = RecordedEvent.from_row
 
 
 class SqliteJournal:

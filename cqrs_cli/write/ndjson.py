@@ -67,8 +67,23 @@ def _no_repeats(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 # Built once: json.loads with options builds a new decoder on every call. A field given
 # twice is refused: with JSON's usual "last one wins", a repeated expect_version could
-# silently lift the check the first one asked for.
-_decode = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_repeats).decode
+# silently lift the check the first one asked for. Finding repeats needs the pairs
+# (`_strict`), which costs more than the whole parse; `_repeats_possible` says, from the
+# text, when a line could hold one, so that most lines take the plain decoder only.
+_plain = json.JSONDecoder(parse_constant=_no_constants).decode
+_strict = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_repeats).decode
+
+
+def _repeats_possible(text: str, fields: dict[str, object]) -> bool:
+    # Without a backslash, every name in the text is spelled literally as "name", so a
+    # name given twice shows as two "name" substrings. (A value equal to a name also
+    # counts: then the strict decoder decides.)
+    if "\\" in text:
+        return True
+    for name in fields:  # noqa: SIM110 - any() over a generator is slower, per line
+        if text.count(f'"{name}"') > 1:
+            return True
+    return False
 
 
 _STRINGS = ("id", "description", "key", "correlation_id")
@@ -83,7 +98,9 @@ def parse_line(raw: bytes | str, line: int) -> BatchCommand | None:
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"line {line}: not valid UTF-8 (byte {exc.start})") from None
     try:
-        fields = _decode(text)
+        fields = _plain(text)
+        if type(fields) is dict and _repeats_possible(text, fields):
+            fields = _strict(text)
     except RecursionError:
         raise InvalidInput(f"line {line}: JSON nested too deeply") from None
     except ValueError as exc:
