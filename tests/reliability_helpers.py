@@ -244,7 +244,7 @@ _AS_NOBODY = """
 import os, sys
 # The interpreter and its standard library may live where `nobody` cannot read (under
 # /root): import everything a command may need first, then drop privileges for good.
-import contextlib, json, signal, sqlite3, time, unicodedata
+import contextlib, hashlib, json, signal, sqlite3, time, unicodedata
 import cqrs_cli.cli.app, cqrs_cli.cli.fast, cqrs_cli.cli.main, cqrs_cli.cli.write_commands
 import cqrs_cli.cli.read_commands, cqrs_cli.cli.sync_command, cqrs_cli.cli.journal_commands
 import cqrs_cli.cli.events_output, cqrs_cli.cli.tables, cqrs_cli.read.query_service

@@ -20,7 +20,7 @@ from ..domain.codec import decode
 from ..errors import CqrsError, StorageError, UsageError
 from ..sqlitefile import create_atomically, place_new_file, translate
 from ..text import json_safe
-from .chain import GENESIS, event_hash
+from .chain import GENESIS, bulk_event_hash
 from .records import COLUMNS, HASHED
 from .sqlite_journal import SCHEMA_VERSION, SPEC, SqliteJournal, initialise
 
@@ -127,6 +127,7 @@ def _insert_all(
 ) -> int:
     insert = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     prev_hash, last_position = GENESIS, 0
+    event_hash = bulk_event_hash()
     number = 1  # the header
     for count, (number, raw) in enumerate(numbered):
         fields = _parse(raw, number)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..domain.codec import decode
 from ..errors import CqrsError, StorageError
-from .chain import GENESIS, event_hash
+from .chain import GENESIS, bulk_event_hash
 from .records import HASHED
 
 TYPE_CHECKING = False
@@ -77,6 +77,7 @@ def verify(
 
     total = journal.head()
     faults: list[tuple[int, str]] = []
+    event_hash = bulk_event_hash()
     prev_hash = GENESIS
     last_position = 0
     while not faults:
