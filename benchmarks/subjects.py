@@ -30,23 +30,26 @@ def create_items(spec: TaskSpec) -> TaskResult:
 
 
 def apply_creates(spec: TaskSpec) -> TaskResult:
-    """What `cqrs apply FILE` does, in process: read an NDJSON file of `events` create
-    commands and apply them in one transaction to an empty journal. Writing the file is
-    setup; the timing runs from opening it to the commit."""
-    from cqrs_cli import CommandService
-    from cqrs_cli.write.ndjson import parse_lines
+    """`cqrs apply FILE`, in process (the CLI's own function, so that the row measures
+    what the command does, without the process start-up): an NDJSON file of `events`
+    create commands, applied in one transaction to an empty journal. Writing the file
+    is setup; the timing runs from opening it to the commit."""
+    from cqrs_cli.cli.apply_command import run_apply
+    from cqrs_cli.cli.state import state
 
     path = os.path.join(spec.workdir, f"apply-{spec.tag}.ndjson")
     with open(path, "w", encoding="utf-8") as handle:
         for n in range(spec.events):
             handle.write(create_line(n))
-    home = os.path.join(spec.workdir, f"cqrs-apply-{spec.tag}")
-    with CommandService(home) as service:
-        start = time.perf_counter()
-        with open(path, "rb") as lines:
-            summary = service.apply(parse_lines(lines))
-        seconds = time.perf_counter() - start
-    return TaskResult(summary.commands, seconds)
+    state.journal = spec.path("cqrs-apply-journal")
+    state.projection = spec.path("cqrs-apply-projection")
+    state.quiet = True  # the one-line summary on stderr
+    start = time.perf_counter()
+    code = run_apply(path)
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"cqrs apply exited {code}")
+    return TaskResult(spec.events, seconds)
 
 
 def _sync_paths(journal: str, spec: TaskSpec) -> object:

@@ -79,6 +79,25 @@ def test_a_file_applies_every_line(cli: InProcessCli, journal: Path, tmp_path: P
     assert cli("item", "get", "Item1") == (0, "Item1: second\n", "")
 
 
+def test_a_line_reads_the_same_however_its_json_is_spelled(
+    cli: InProcessCli, journal: Path, tmp_path: Path
+) -> None:
+    # Compact lines take a faster decoder than the others: the result must not differ.
+    lines = [
+        b'{"op":"create","id":"A","description":"op"}\n',  # a value that is a field name
+        b'  {"op": "create", "id": "B"}  \n',  # whitespace around the object
+        b'{"op":"create","id":"C","description":"tab\\there"}\r\n',  # an escape; CRLF
+        b'{"id":"D","op":"create","description":"\\u00e9t\xc3\xa9"}',  # order; no newline
+    ]
+    assert cli("apply", batch_file(tmp_path, b"".join(lines)))[0] == 0
+    assert [(row[2], json.loads(str(row[6]))) for row in event_rows(journal)] == [
+        ("A", {"description": "op"}),
+        ("B", {"description": ""}),
+        ("C", {"description": "tab\there"}),
+        ("D", {"description": "\u00e9t\u00e9"}),
+    ]
+
+
 def test_json_gives_one_result_object_per_line(cli: InProcessCli, tmp_path: Path) -> None:
     CommandService().create_item("Old", "same")
     path = batch_file(
@@ -259,6 +278,13 @@ DEEP = b"[" * 100_000
 BAD_LINES: dict[str, tuple[bytes, int, str]] = {
     "invalid-json": (b'{"op": "create", "id": "X"', 2, "invalid JSON"),
     "trailing-garbage": (b'{"op": "create", "id": "X"} x', 2, "invalid JSON"),
+    "compact-trailing-garbage": (b'{"op":"create","id":"X"}x', 2, "invalid JSON"),
+    "compact-two-objects": (b'{"op":"create","id":"X"}{"op":"create","id":"Y"}', 2,
+                            "invalid JSON"),
+    "field-given-twice": (b'{"op":"delete","id":"Seed","expect_version":2,"expect_version":7}',
+                          2, "'expect_version' is given twice"),
+    "field-given-twice-escaped": (b'{"op":"delete","id":"Seed","expect_version":2,'
+                                  b'"\\u0065xpect_version":7}', 2, "given twice"),
     "nan": (b'{"op": "create", "id": "X", "expect_version": NaN}', 2, "NaN"),
     "infinity": (b'{"op": "create", "id": "X", "expect_version": Infinity}', 2, "Infinity"),
     "minus-infinity": (b'{"op": "delete", "id": "Seed", "expect_version": -Infinity}', 2, "Inf"),

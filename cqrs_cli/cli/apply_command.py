@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from ..errors import CqrsError, UsageError
@@ -50,8 +51,11 @@ def open_input(source: str) -> IO[bytes]:
 
 
 def _counted(lines: IO[bytes], tick: Callable[[int], None] | None) -> Iterator[bytes]:
+    if tick is None:  # no progress bar: no layer per line
+        yield from lines
+        return
     for number, line in enumerate(lines, start=1):
-        if tick is not None and number % 1000 == 0:
+        if number % 1000 == 0:
             tick(number)
         yield line
 
@@ -93,14 +97,21 @@ def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_jso
     with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8") as spool:
 
         def on_result(line: int, result: WriteResult) -> None:
-            if as_json:
-                spool.write(json_safe(json.dumps(_result_json(line, result), ensure_ascii=False)))
-                spool.write("\n")
+            spool.write(json_safe(json.dumps(_result_json(line, result), ensure_ascii=False)))
+            spool.write("\n")
 
+        # A batch makes millions of short-lived objects and no reference cycles, which
+        # reference counting frees as it goes: the cyclic collector's passes over them
+        # were a tenth of the batch's time. This process is ours, so it is paused here
+        # (the library call does not touch a host program's collector).
+        gc.disable()
         try:
-            summary = service.apply(commands, on_result=on_result)
+            # Without --json, no results: the batch then builds none (a tenth of its time).
+            summary = service.apply(commands, on_result=on_result if as_json else None)
         except CqrsError as exc:
             raise _nothing_written(exc) from None
+        finally:
+            gc.enable()
         spool.seek(0)
         for chunk in iter(lambda: spool.read(1 << 16), ""):
             sys.stdout.write(chunk)

@@ -110,11 +110,12 @@ class ItemState(Record):
 
 
 INITIAL = ItemState()
+_LIVE = (ItemCreated, ItemUpdated)  # built once: `A | B` makes a new union at each call
 
 
 def evolve(state: ItemState, event: Event) -> ItemState:
     version = state.version + 1
-    if isinstance(event, ItemCreated | ItemUpdated):
+    if isinstance(event, _LIVE):
         return ItemState(version, True, event.description)
     return ItemState(version, False, "")
 

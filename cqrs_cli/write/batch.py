@@ -3,8 +3,9 @@
 The same decider and rules as single commands, in rounds of ROUND commands: the round's
 idempotency keys and streams are read with one query each (inside the transaction, so
 they see the earlier rounds' appends), every command is decided in memory against its
-item's state, and the round's events are inserted with one executemany. Memory is
-bounded by a round, whatever the size of the batch.
+item's state, and the round's events are handed to the journal batch, which inserts
+them while the next round is decided. Memory is bounded by a round or two, whatever
+the size of the batch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from ..journal.base import JournalBatch
+    from .command_service import BatchSummary
     from .ndjson import BatchCommand
 
 ROUND = 1000
@@ -50,13 +52,17 @@ def rounds(commands: Iterable[BatchCommand], size: int = ROUND) -> Iterator[list
 def apply_round(
     batch: JournalBatch,
     commands: list[BatchCommand],
+    summary: BatchSummary,
     *,
     recorded_at: str,
     new_id: Callable[[], str],
     validate: Callable[[BatchCommand], BatchCommand],
-) -> Iterator[tuple[int, WriteResult]]:
-    """Decide and append one round; yields (line, result) as it goes. BatchLineError
-    (after which the caller must roll back) on the first command that fails."""
+    on_result: Callable[[int, WriteResult], None] | None = None,
+) -> None:
+    """Decide and append one round, counting each command's outcome in `summary` and
+    passing its result to `on_result` (results are only built for a caller that wants
+    them). BatchLineError (after which the caller must roll back) on the first command
+    that fails."""
     checked: list[BatchCommand] = []
     for command in commands:
         try:
@@ -67,18 +73,22 @@ def apply_round(
     done = batch.find_by_idempotency_keys(keys) if keys else {}
     histories = batch.read_streams([c.command.item_id for c in checked])
     states: dict[str, ItemState] = {}
+    # For `unchanged` results: the position the item is at.
+    last_positions: dict[str, int] = {}
     for item_id, history in histories.items():
         states[item_id] = fold(
             decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history
         )
-        # For `unchanged` results: the position the item is at.
-    last_positions = {item_id: h[-1].position for item_id, h in histories.items()}
+        last_positions[item_id] = history[-1].position
     for command in checked:
         item_id = command.command.item_id
         key = command.idempotency_key
         try:
             if key is not None and key in done:
-                yield command.line, already_applied(item_id, key, done[key])
+                result = already_applied(item_id, key, done[key])
+                summary.add(result)
+                if on_result is not None:
+                    on_result(command.line, result)
                 continue
             state = states.get(item_id, INITIAL)
             expected = command.expected_version
@@ -88,31 +98,27 @@ def apply_round(
         except CqrsError as exc:
             raise BatchLineError(command.line, exc) from None
         if not events:
-            yield (
-                command.line,
-                WriteResult(item_id, "unchanged", state.version, last_positions.get(item_id)),
-            )
+            summary.count("unchanged")
+            if on_result is not None:
+                position = last_positions.get(item_id)
+                on_result(command.line, WriteResult(item_id, "unchanged", state.version, position))
             continue
         metadata = AppendMetadata(recorded_at, new_id(), key, command.correlation_id)
-        recorded = batch.append(
-            item_id,
-            state.version,
-            [NewEvent(new_id(), *encode(event)) for event in events],
-            metadata,
-        )
+        version = state.version
+        new_events = []
         for event in events:
+            new_events.append(NewEvent(new_id(), *encode(event)))
             state = evolve(state, event)
+        recorded = batch.append(item_id, version, new_events, metadata)
         states[item_id] = state
-        last_positions[item_id] = recorded[-1].position
+        last = recorded[-1]
+        last_positions[item_id] = last.position
         if key is not None:
             done[key] = recorded
-        yield (
-            command.line,
-            WriteResult(
-                item_id,
-                OUTCOME_BY_EVENT[recorded[0].event_type],
-                recorded[-1].stream_version,
-                recorded[-1].position,
-                tuple(recorded),
-            ),
-        )
+        outcome = OUTCOME_BY_EVENT[recorded[0].event_type]
+        summary.count(outcome, recorded[0].position, last.position)
+        if on_result is not None:
+            on_result(
+                command.line,
+                WriteResult(item_id, outcome, last.stream_version, last.position, tuple(recorded)),
+            )

@@ -234,16 +234,15 @@ class CommandService:
         assert journal is not None
         with journal.batch() as batch:
             for chunk in rounds(commands):
-                for line, result in apply_round(
+                apply_round(
                     batch,
                     chunk,
+                    summary,
                     recorded_at=self._clock(),
                     new_id=self._new_id,
                     validate=_validated_line,
-                ):
-                    summary.add(result)
-                    if on_result is not None:
-                        on_result(line, result)
+                    on_result=on_result,
+                )
         return summary
 
     def _open(self, *, create: bool) -> Journal | None:
@@ -283,15 +282,26 @@ class BatchSummary:
         self.last_position: int | None = None
 
     def add(self, result: WriteResult) -> None:
-        self.commands += 1
         if result.already_applied:
+            self.commands += 1
             self.already_applied += 1
+        elif result.outcome == "unchanged":
+            self.count("unchanged")
         else:
-            self.outcomes[result.outcome] = self.outcomes.get(result.outcome, 0) + 1
-            if result.outcome != "unchanged":
-                if self.first_position is None:
-                    self.first_position = result.events[0].position  # type: ignore[union-attr]
-                self.last_position = result.position
+            first = result.events[0].position  # type: ignore[union-attr]
+            self.count(result.outcome, first, result.position)
+
+    def count(
+        self, outcome: str, first_position: int | None = None, last_position: int | None = None
+    ) -> None:
+        """One more command, which ended in `outcome` and appended the events at
+        `first_position` ... `last_position` (None: it appended none)."""
+        self.commands += 1
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if last_position is not None:
+            if self.first_position is None:
+                self.first_position = first_position
+            self.last_position = last_position
 
     @property
     def appended(self) -> int:
@@ -321,9 +331,13 @@ class BatchSummary:
 
 def _validated_line(line: BatchCommand) -> BatchCommand:
     command = _validated(line.command)
-    _check_version(line.expected_version)
-    _check_token("idempotency key", line.idempotency_key)
-    _check_token("correlation id", line.correlation_id)
+    # Tested here, not in the checks: most lines have none of them (once per line).
+    if line.expected_version is not None:
+        _check_version(line.expected_version)
+    if line.idempotency_key is not None:
+        _check_token("idempotency key", line.idempotency_key)
+    if line.correlation_id is not None:
+        _check_token("correlation id", line.correlation_id)
     if command is line.command:
         return line
     from .ndjson import BatchCommand
