@@ -3,6 +3,7 @@ as a user sees them: exit codes, stdout, stderr and what ends up in the journal.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -75,6 +76,7 @@ def test_a_file_applies_every_line(cli: InProcessCli, journal: Path, tmp_path: P
         ("Item3", 1, "ItemCreated"),
     ]
     assert rows[4][9:11] == ("k3", "c3")  # idempotency_key, correlation_id
+    assert gc.isenabled()  # the batch pauses the cyclic collector, and only the batch
     assert cli("item", "list", "--sync") == (0, "Item1\nItem3\n", "")
     assert cli("item", "get", "Item1") == (0, "Item1: second\n", "")
 
@@ -372,6 +374,7 @@ def test_a_bad_line_writes_nothing_at_all(
     assert words in line
     assert line.endswith("; nothing was written\n")
     assert journal_content(journal) == before
+    assert gc.isenabled()  # paused during the batch only, failed or not
 
 
 @pytest.mark.parametrize("failure", ["parse", "domain"])
