@@ -172,13 +172,14 @@ def apply(ctx: Context) -> list[Row]:
             (
                 subjects.apply_creates,
                 "",
-                "CommandService.apply of an NDJSON file (what `cqrs apply FILE` runs): "
-                "parse, validate, decide, hash, insert",
+                "cqrs apply FILE in process (the CLI's run_apply): read and parse the "
+                "NDJSON, validate, decide, hash, insert, commit",
             ),
             (
                 baselines.executemany_batch,
                 "",
-                "plain sqlite3: executemany of rows prepared in memory",
+                "plain sqlite3: executemany of the same rows (cqrs's ids, times, data, "
+                "hashes), prepared in memory",
             ),
             (peer.save_batch, "", "one Application.save of aggregates made beforehand"),
             ctx.scale.apply_events,
