@@ -100,6 +100,28 @@ def test_a_line_reads_the_same_however_its_json_is_spelled(
     ]
 
 
+def test_batch_command_fields_are_the_same_for_mypy_and_at_run_time() -> None:
+    # BatchCommand is declared twice (a typed NamedTuple for mypy, collections.namedtuple
+    # at run time, to keep `typing` out of start-up): the run-time one must have the
+    # fields, order and defaults the typed one declares.
+    from cqrs_cli.domain.item import CreateItem
+    from cqrs_cli.write.ndjson import BatchCommand
+
+    assert BatchCommand._fields == (
+        "line",
+        "command",
+        "expected_version",
+        "idempotency_key",
+        "correlation_id",
+    )
+    command = BatchCommand(3, CreateItem("A"))
+    assert (command.expected_version, command.idempotency_key, command.correlation_id) == (
+        None,
+        None,
+        None,
+    )
+
+
 def test_json_gives_one_result_object_per_line(cli: InProcessCli, tmp_path: Path) -> None:
     CommandService().create_item("Old", "same")
     path = batch_file(

@@ -3,9 +3,9 @@
 The same decider and rules as single commands, in rounds of ROUND commands: the round's
 idempotency keys and streams are read with one query each (inside the transaction, so
 they see the earlier rounds' appends), every command is decided in memory against its
-item's state, and the round's events are handed to the journal batch, which inserts
-them while the next round is decided. Memory is bounded by a round or two, whatever
-the size of the batch.
+item's state, and the round's events are buffered by the journal batch, which inserts
+them with one statement at the next round's read (or the commit). Memory is bounded by
+a round, whatever the size of the batch.
 """
 
 from __future__ import annotations
