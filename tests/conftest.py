@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from common import InProcessCli, installed_cqrs
 
 
 @pytest.fixture(autouse=True)
@@ -27,17 +28,27 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 @pytest.fixture
 def cqrs_exe() -> str:
     """The installed `cqrs` console script of this environment."""
-    exe = Path(sys.executable).parent / "cqrs"
-    assert exe.exists(), f"cqrs is not installed in {exe.parent}; run `make test`"
-    return str(exe)
+    return installed_cqrs()
 
 
 @pytest.fixture
 def store(isolated_home: Path) -> Path:
+    """The test's store folder (CQRS_HOME); nothing is created in it yet."""
     return isolated_home
 
 
-def env_with(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    return env
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
+    """`cqrs ARGV...` in this process: cli(*argv, stdin=None) -> Output(code, out, err)."""
+    return InProcessCli(capsys, monkeypatch)
+
+
+@pytest.fixture
+def fresh_cli_state() -> Iterator[None]:
+    """The process-wide CLI state (global options) at its defaults before and after the
+    test, as in a new process."""
+    from cqrs_cli.cli.state import state
+
+    state.reset()
+    yield
+    state.reset()

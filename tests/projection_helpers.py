@@ -1,25 +1,19 @@
-"""Helpers shared by the read-side and sync tests: dumping a projection, the state a
-journal folds to, building journals quickly, and running `cqrs` in other processes."""
+"""Helpers specific to the read-side and sync tests: dumping a projection and comparing
+dumps, the state a journal folds to, and building random journals quickly. What every
+family of tests uses is in common.py."""
 
 from __future__ import annotations
 
 import atexit
 import functools
-import os
 import random
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from queue import Empty, Queue
-from typing import IO, NamedTuple
 
-import pytest
+from common import read_only
 
 from cqrs_cli.domain.codec import decode, encode
 from cqrs_cli.domain.item import Event, ItemCreated, ItemDeleted, ItemState, ItemUpdated, fold
@@ -44,12 +38,6 @@ _DUMP_QUERIES = {
     "views": "SELECT view, version, checkpoint FROM projection_views ORDER BY view",
     "journal_id": "SELECT value FROM projection_meta WHERE key = 'journal_id'",
 }
-
-
-def read_only(path: str | Path) -> sqlite3.Connection:
-    """A plain read-only connection, as any other program (sqlite3, Datasette) opens it."""
-    quoted = str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-    return sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, isolation_level=None, timeout=10)
 
 
 _SEARCH_TOKENIZER = "unicode61 remove_diacritics 2"
@@ -90,6 +78,7 @@ def fresh_search_index(rows: Sequence[tuple[object, ...]]) -> Rows:
 
 
 def checkpoint_of(path: str | Path) -> int:
+    """The position every view of the projection has reached (the lowest checkpoint)."""
     conn = read_only(path)
     try:
         (value,) = conn.execute("SELECT MIN(checkpoint) FROM projection_views").fetchone()
@@ -100,6 +89,7 @@ def checkpoint_of(path: str | Path) -> int:
 
 
 def journal_events(journal: str | Path) -> list[RecordedEvent]:
+    """Every event of the journal, in position order, read through SqliteJournal."""
     opened = SqliteJournal.open(str(journal), create=False, readonly=True)
     try:
         events: list[RecordedEvent] = []
@@ -111,6 +101,7 @@ def journal_events(journal: str | Path) -> list[RecordedEvent]:
 
 
 def decoded(event: RecordedEvent) -> Event:
+    """The domain event a recorded one holds."""
     return decode(event.stream_id, event.event_type, event.schema_version, event.data)
 
 
@@ -223,6 +214,7 @@ def write_random_events(journal: str | Path, count: int, *, items: int, seed: in
 
 @functools.cache
 def _journal_template(count: int, items: int, seed: int) -> Path:
+    """A journal of `count` random events, built once per session and removed at exit."""
     folder = Path(tempfile.mkdtemp(prefix="cqrs-journal-template-"))
     atexit.register(shutil.rmtree, folder, True)
     path = folder / "journal.db"
@@ -236,111 +228,3 @@ def copy_of_random_journal(target: Path, count: int, *, items: int, seed: int = 
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_journal_template(count, items, seed), target)
     return target
-
-
-def without_crash_hook() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("CQRS_TEST_CRASH_AT", None)
-    return env
-
-
-def cqrs(
-    exe: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed `cqrs` in its own process."""
-    return subprocess.run(
-        [exe, *args],
-        capture_output=True,
-        text=True,
-        env=without_crash_hook() if env is None else env,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def python_process(script: str, *args: str) -> subprocess.Popen[str]:
-    """Run a Python snippet in its own process, with this interpreter."""
-    return subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=without_crash_hook(),
-    )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    """Poll `predicate` until it holds; False if it did not within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-
-
-class LineReader:
-    """Lines of a child's pipe, read by a thread so that the test can wait with a timeout."""
-
-    def __init__(self, pipe: IO[str]) -> None:
-        self.lines: Queue[str] = Queue()
-        self.seen: list[str] = []
-        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, pipe: IO[str]) -> None:
-        for line in pipe:
-            self.lines.put(line.rstrip("\n"))
-
-    def next_line(self, timeout: float = 15.0) -> str:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except Empty:
-            raise AssertionError(f"no output within {timeout} s; so far: {self.seen}") from None
-        self.seen.append(line)
-        return line
-
-    def drain(self) -> list[str]:
-        """Every line so far, without waiting."""
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return self.seen
-
-    def rest(self, timeout: float = 15.0) -> list[str]:
-        """The remaining lines, once the pipe is closed."""
-        self._thread.join(timeout)
-        rest: list[str] = []
-        while not self.lines.empty():
-            rest.append(self.lines.get())
-        self.seen += rest
-        return rest
-
-
-def reset_cli_state() -> None:
-    """Give `run()` a fresh process-wide CLI state, as a new process would have."""
-    from cqrs_cli.cli.state import state
-
-    state.__init__()  # type: ignore[misc]
-
-
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-class Cli:
-    """`cqrs ARGS` through `run()` in this process, with stdout and stderr captured."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-
-    def __call__(self, *argv: str) -> Result:
-        from cqrs_cli.cli.main import run
-
-        reset_cli_state()
-        self.capsys.readouterr()
-        code = run(list(argv))
-        out, err = self.capsys.readouterr()
-        return Result(code, out, err)

@@ -1,11 +1,11 @@
-"""Helpers shared by the reliability and security tests (load, crashes, faults, wrong
-files, hostile input, security): running `cqrs` under a changed environment (a file-size
-limit, another user, a pseudo-terminal, /dev/full), reading a journal the way any other
-program would, and telling whether output is safe to show on a terminal."""
+"""Helpers specific to the reliability and security tests (load, crashes, faults, wrong
+files, hostile input, security): a clean failure, a journal that verifies, the files
+beside a database and what they hold, running `cqrs` under changed circumstances (a
+file-size limit, a umask, another user, a pseudo-terminal), and telling whether output is
+safe to show on a terminal. What every family of tests uses is in common.py."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,50 +18,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from scripting_helpers import SUBPROCESS_TIMEOUT, one_error_line
-
-Arg = str | bytes
-
-CRASH_HOOK_ENV = "CQRS_TEST_CRASH_AT"
-
-
-def child_env(home: Path | None = None, **extra: str) -> dict[str, str]:
-    """This test's environment for a child process, without the sync crash hook;
-    CQRS_HOME set to `home` when given."""
-    env = dict(os.environ)
-    env.pop(CRASH_HOOK_ENV, None)
-    if home is not None:
-        env["CQRS_HOME"] = str(home)
-    env.update(extra)
-    return env
-
-
-def installed_cqrs() -> str:
-    """The `cqrs` console script of this environment (what the cqrs_exe fixture gives,
-    for fixtures wider than one test)."""
-    exe = Path(sys.executable).parent / "cqrs"
-    assert exe.exists(), f"cqrs is not installed in {exe.parent}"
-    return str(exe)
-
-
-def run_cqrs(
-    exe: str,
-    *argv: Arg,
-    stdin: bytes = b"",
-    env: Mapping[str, str] | None = None,
-    preexec_fn: Callable[[], None] | None = None,
-    timeout: float = SUBPROCESS_TIMEOUT,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run the installed `cqrs` in its own process; argv may hold bytes (invalid UTF-8)."""
-    return subprocess.run(
-        [exe, *argv],
-        input=stdin,
-        capture_output=True,
-        env=child_env() if env is None else dict(env),
-        preexec_fn=preexec_fn,
-        timeout=timeout,
-        check=False,
-    )
+from common import SUBPROCESS_TIMEOUT, Arg, one_error_line, read_only, run_cqrs, sha256_of
 
 
 def assert_clean_failure(
@@ -80,26 +37,8 @@ def assert_clean_failure(
 # --- Files ---------------------------------------------------------------------------------
 
 
-def read_only(path: str | Path) -> sqlite3.Connection:
-    """A plain read-only connection, as another program opens the file."""
-    quoted = str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-    return sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, isolation_level=None, timeout=30)
-
-
-def event_count(journal: str | Path) -> int:
-    """How many events the journal holds (0 with no journal file)."""
-    if not Path(journal).exists():
-        return 0
-    conn = read_only(journal)
-    try:
-        (count,) = conn.execute("SELECT COUNT(*) FROM events").fetchone()
-    finally:
-        conn.close()
-    assert isinstance(count, int)
-    return count
-
-
 def integrity_check(path: str | Path) -> list[tuple[object, ...]]:
+    """What SQLite's own integrity check says of the file: [("ok",)] when sound."""
     conn = read_only(path)
     try:
         return conn.execute("PRAGMA integrity_check").fetchall()
@@ -132,11 +71,9 @@ def fingerprint(path: str | Path) -> object:
     target = Path(path)
     if target.is_dir():
         return sorted(
-            (str(p.relative_to(target)), hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in target.rglob("*")
-            if p.is_file()
+            (str(p.relative_to(target)), sha256_of(p)) for p in target.rglob("*") if p.is_file()
         )
-    return hashlib.sha256(target.read_bytes()).hexdigest()
+    return sha256_of(target)
 
 
 def checkpoint_wal(path: str | Path) -> None:
@@ -172,6 +109,7 @@ def terminal_unsafe(output: str | bytes, *, allow_sgr: bool = False) -> list[str
 
 
 def assert_terminal_safe(output: str | bytes, *, allow_sgr: bool = False) -> None:
+    """Fails the test if `output` holds any character terminal_unsafe() finds."""
     unsafe = terminal_unsafe(output, allow_sgr=allow_sgr)
     shown = output[:3000]
     assert not unsafe, f"raw {unsafe} in human output: {shown!r}"
@@ -232,6 +170,8 @@ def file_size_limit(limit: int) -> Callable[[], None]:
 
 
 def with_umask(mask: int) -> Callable[[], None]:
+    """A preexec_fn: the child creates its files under umask `mask`."""
+
     def apply() -> None:
         os.umask(mask)
 
@@ -276,17 +216,4 @@ def run_as_nobody(
         cwd="/",
         timeout=timeout,
         check=False,
-    )
-
-
-def python_child(
-    script: str, *args: str, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[str]:
-    """A Python snippet in a process of its own, with this interpreter; text pipes."""
-    return subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env() if env is None else dict(env),
     )

@@ -12,24 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
-from scripting_helpers import (
+from common import (
     SUBPROCESS_TIMEOUT,
     InProcessCli,
-    cqrs_process,
     event_rows,
-    journal_content,
-    json_lines,
     ndjson,
     one_error_line,
     read_only,
+    run_cqrs,
 )
+from scripting_helpers import journal_content, json_lines
 
 from cqrs_cli.write.command_service import CommandService
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
-    return InProcessCli(capsys, monkeypatch)
 
 
 @pytest.fixture
@@ -248,7 +242,7 @@ def test_stdin_is_read_for_dash_and_by_default(
 
 def test_commands_piped_from_another_process(cqrs_exe: str, journal: Path) -> None:
     stdin = ndjson(*({"op": "create", "id": f"item-{n}"} for n in range(3)))
-    result = cqrs_process(cqrs_exe, "apply", "--json", stdin=stdin)
+    result = run_cqrs(cqrs_exe, "apply", "--json", stdin=stdin)
     assert result.returncode == 0, result.stderr
     assert [r["item_id"] for r in json_lines(result.stdout.decode())] == [
         "item-0",
@@ -430,7 +424,7 @@ def test_a_batch_from_a_process_that_fails_prints_one_line(cqrs_exe: str, journa
     seeded_store()
     before = journal_content(journal)
     stdin = ndjson({"op": "create", "id": "A"}) + b'{"op": "create", "id": "B", "x": 1}\n'
-    result = cqrs_process(cqrs_exe, "apply", "--json", stdin=stdin)
+    result = run_cqrs(cqrs_exe, "apply", "--json", stdin=stdin)
     assert result.returncode == 2
     assert result.stdout == b""
     assert one_error_line(result.stderr) == (

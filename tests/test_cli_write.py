@@ -3,7 +3,6 @@ where the journal is, and what only a real process shows (tracebacks, broken pip
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -12,58 +11,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
+from common import InProcessCli, Output, one_error_line, run_cqrs
 
 import cqrs_cli
 from cqrs_cli.cli.main import run
 from cqrs_cli.cli.state import state
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.write.command_service import CommandService
-
-
-class Output(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Output]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """Run `cqrs ARGV...` in this process: Output(exit code, stdout, stderr)."""
-
-    def invoke(*argv: str, stdin: bytes | None = None) -> Output:
-        # Each call is a fresh command line: no global option of an earlier call applies.
-        for name, default in (("journal", None), ("projection", None), ("home", None)):
-            monkeypatch.setattr(state, name, default)
-        monkeypatch.setattr(state, "quiet", False)
-        monkeypatch.setattr(state, "debug", False)
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        capsys.readouterr()
-        code = run(list(argv))
-        out, err = capsys.readouterr()
-        return Output(code, out, err)
-
-    return invoke
-
-
-def cqrs(exe: str, *argv: str | bytes, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    """Run the installed `cqrs` in a process of its own (environment: this test's)."""
-    return subprocess.run([exe, *argv], input=stdin, capture_output=True, timeout=60, check=False)
-
-
-def assert_one_error_line(err: str | bytes, starts: str = "cqrs: error: ") -> str:
-    """stderr is exactly one line, starting with `starts`, with no traceback."""
-    text = err.decode("utf-8", "replace") if isinstance(err, bytes) else err
-    assert "Traceback" not in text
-    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
-    assert text.startswith(starts), repr(text)
-    return text
 
 
 def stream_ids(journal_path: Path) -> list[str]:
@@ -91,7 +47,7 @@ def held_lock(store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 # --- Exact output ----------------------------------------------------------------------------
 
 
-def test_the_seed_scenario_prints_one_line_per_command(cli: Cli) -> None:
+def test_the_seed_scenario_prints_one_line_per_command(cli: InProcessCli) -> None:
     assert cli("item", "create", "Item1") == (0, "Item created: Item1\n", "Journal position: 1\n")
     assert cli("item", "update", "Item1", "Updated Description") == (
         0,
@@ -111,7 +67,7 @@ def test_the_seed_scenario_prints_one_line_per_command(cli: Cli) -> None:
     )
 
 
-def test_quiet_silences_the_notes_but_not_the_data_or_errors(cli: Cli) -> None:
+def test_quiet_silences_the_notes_but_not_the_data_or_errors(cli: InProcessCli) -> None:
     assert cli("-q", "item", "create", "Item1") == (0, "Item created: Item1\n", "")
     assert cli("--quiet", "item", "update", "Item1", "") == (0, "Item unchanged: Item1\n", "")
     code, out, err = cli("-q", "item", "create", "Item1")
@@ -144,7 +100,7 @@ EVENT_KEYS = {
 }
 
 
-def test_json_output_is_one_object_on_one_line(cli: Cli) -> None:
+def test_json_output_is_one_object_on_one_line(cli: InProcessCli) -> None:
     code, out, err = cli(
         "item", "create", "Item1", "-d", "First", "--json", "--correlation-id", "c"
     )
@@ -170,7 +126,7 @@ def test_json_output_is_one_object_on_one_line(cli: Cli) -> None:
     assert event["metadata"]["idempotency_key"] is None
 
 
-def test_json_output_of_an_unchanged_update(cli: Cli) -> None:
+def test_json_output_of_an_unchanged_update(cli: InProcessCli) -> None:
     cli("item", "create", "Item1", "-d", "same")
     code, out, _ = cli("-q", "item", "update", "Item1", "same", "--json")
     document = json.loads(out)
@@ -179,7 +135,7 @@ def test_json_output_of_an_unchanged_update(cli: Cli) -> None:
     assert (document["version"], document["position"]) == (1, 1)
 
 
-def test_json_output_keeps_hostile_text_exact_but_escaped(cli: Cli) -> None:
+def test_json_output_keeps_hostile_text_exact_but_escaped(cli: InProcessCli) -> None:
     text = "\x1b[2J\x1b]8;;http://evil/\x07link\x1b]8;;\x07 \u202e \x9b31m\nend"
     code, out, _ = cli("item", "create", "Item1", "-d", text, "--json")
     assert code == 0
@@ -226,9 +182,9 @@ def test_each_exit_code_comes_with_one_line_on_stderr(
 ) -> None:
     if setup is not None:
         setup(store)
-    result = cqrs(cqrs_exe, *[arg.replace("{store}", str(store)) for arg in argv])
+    result = run_cqrs(cqrs_exe, *[arg.replace("{store}", str(store)) for arg in argv])
     assert result.returncode == code
-    text = assert_one_error_line(result.stderr, starts="")
+    text = one_error_line(result.stderr, starts="")
     assert re.fullmatch(stderr, text.rstrip("\n")), text
     if code == 7:
         assert (store / "notes.txt").read_text() == "hello\n"
@@ -237,25 +193,25 @@ def test_each_exit_code_comes_with_one_line_on_stderr(
 def test_a_journal_locked_too_long_is_exit_6_and_writes_nothing(
     cqrs_exe: str, held_lock: Path
 ) -> None:
-    result = cqrs(cqrs_exe, "item", "update", "Item1", "new")
+    result = run_cqrs(cqrs_exe, "item", "update", "Item1", "new")
     assert result.returncode == 6
-    text = assert_one_error_line(result.stderr)
+    text = one_error_line(result.stderr)
     assert "locked by another process" in text and "retry" in text
     assert result.stdout == b""
     assert stream_ids(held_lock) == ["Item1"]
 
 
-def test_a_journal_locked_too_long_is_exit_6_in_process(cli: Cli, held_lock: Path) -> None:
+def test_a_journal_locked_too_long_is_exit_6_in_process(cli: InProcessCli, held_lock: Path) -> None:
     code, out, err = cli("item", "create", "Item2")
     assert (code, out) == (6, "")
-    assert_one_error_line(err)
+    one_error_line(err)
     assert stream_ids(held_lock) == ["Item1"]  # readers still see the journal: no Item2
 
 
 def test_invalid_utf8_on_argv_is_a_usage_error(cqrs_exe: str, store: Path) -> None:
-    result = cqrs(cqrs_exe, "item", "create", b"Item\xff1")
+    result = run_cqrs(cqrs_exe, "item", "create", b"Item\xff1")
     assert result.returncode == 2
-    text = assert_one_error_line(result.stderr)
+    text = one_error_line(result.stderr)
     assert "not valid UTF-8" in text
     assert not (store / "journal.db").exists()
 
@@ -274,22 +230,24 @@ def test_invalid_utf8_on_argv_is_a_usage_error(cqrs_exe: str, store: Path) -> No
     ],
     ids=["missing-id", "bad-int", "unknown-option", "extra-argument", "missing-value"],
 )
-def test_usage_errors_are_one_line_and_exit_2(cli: Cli, store: Path, argv: list[str]) -> None:
+def test_usage_errors_are_one_line_and_exit_2(
+    cli: InProcessCli, store: Path, argv: list[str]
+) -> None:
     code, out, err = cli(*argv)
     assert (code, out) == (2, "")
-    text = assert_one_error_line(err, starts="cqrs item create: error: ")
+    text = one_error_line(err, starts="cqrs item create: error: ")
     assert text.endswith("(see 'cqrs item create --help')\n")
     assert not (store / "journal.db").exists()
 
 
-def test_a_missing_id_names_the_argument(cli: Cli) -> None:
+def test_a_missing_id_names_the_argument(cli: InProcessCli) -> None:
     assert cli("item", "create").err == (
         "cqrs item create: error: Missing argument 'ID'. (see 'cqrs item create --help')\n"
     )
 
 
 @pytest.mark.parametrize("argv", [[], ["item"]], ids=["cqrs", "cqrs-item"])
-def test_no_arguments_shows_the_help_once_and_exits_2(cli: Cli, argv: list[str]) -> None:
+def test_no_arguments_shows_the_help_once_and_exits_2(cli: InProcessCli, argv: list[str]) -> None:
     code, out, _ = cli(*argv)
     assert code == 2
     assert out.count("Usage:") == 1
@@ -298,7 +256,7 @@ def test_no_arguments_shows_the_help_once_and_exits_2(cli: Cli, argv: list[str])
 # --- Options -----------------------------------------------------------------------------------
 
 
-def test_expect_version_mismatch_is_exit_4(cli: Cli) -> None:
+def test_expect_version_mismatch_is_exit_4(cli: InProcessCli) -> None:
     cli("item", "create", "Item1")
     assert cli("item", "delete", "Item1", "--expect-version", "5") == (
         4,
@@ -308,7 +266,9 @@ def test_expect_version_mismatch_is_exit_4(cli: Cli) -> None:
     assert cli("item", "delete", "Item1", "--expect-version=1").code == 0
 
 
-def test_an_idempotency_key_retry_appends_nothing_and_exits_0(cli: Cli, store: Path) -> None:
+def test_an_idempotency_key_retry_appends_nothing_and_exits_0(
+    cli: InProcessCli, store: Path
+) -> None:
     first = cli("item", "create", "Item1", "--idempotency-key", "k-1")
     retry = cli("item", "create", "Item1", "--idempotency-key", "k-1")
     assert first == (0, "Item created: Item1\n", "Journal position: 1\n")
@@ -322,7 +282,7 @@ def test_an_idempotency_key_retry_appends_nothing_and_exits_0(cli: Cli, store: P
     assert stream_ids(store / "journal.db") == ["Item1"]
 
 
-def test_dry_run_shows_the_events_and_writes_nothing(cli: Cli, store: Path) -> None:
+def test_dry_run_shows_the_events_and_writes_nothing(cli: InProcessCli, store: Path) -> None:
     assert cli("item", "create", "Item1", "-d", "a", "--dry-run") == (
         0,
         'Would append ItemCreated to Item1 (version 1): {"description":"a"}\n',
@@ -338,7 +298,7 @@ def test_dry_run_shows_the_events_and_writes_nothing(cli: Cli, store: Path) -> N
 
 
 def test_journal_option_beats_cqrs_journal_beats_cqrs_home(
-    cli: Cli, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+    cli: InProcessCli, tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flag, env = tmp_path / "flag.db", tmp_path / "env.db"
     monkeypatch.setenv("CQRS_JOURNAL", str(env))
@@ -377,7 +337,7 @@ def description_of(output: Output) -> str:
     ids=repr,
 )
 def test_dash_reads_the_description_from_stdin_without_one_trailing_newline(
-    cli: Cli, piped: bytes, description: str
+    cli: InProcessCli, piped: bytes, description: str
 ) -> None:
     create = cli("item", "create", "Item1", "-d", "-", "--json", stdin=piped)
     assert description_of(create) == description
@@ -385,7 +345,7 @@ def test_dash_reads_the_description_from_stdin_without_one_trailing_newline(
     assert description_of(update) == piped.decode() + "+"
 
 
-def test_invalid_utf8_on_stdin_is_a_usage_error(cli: Cli, store: Path) -> None:
+def test_invalid_utf8_on_stdin_is_a_usage_error(cli: InProcessCli, store: Path) -> None:
     code, out, err = cli("item", "create", "Item1", "-d", "-", stdin=b"ok \xff bad\n")
     assert (code, out) == (2, "")
     assert err == "cqrs: error: invalid description: stdin is not valid UTF-8 (byte 3)\n"
@@ -393,7 +353,7 @@ def test_invalid_utf8_on_stdin_is_a_usage_error(cli: Cli, store: Path) -> None:
 
 
 def test_stdin_from_a_process_pipe(cqrs_exe: str) -> None:
-    result = cqrs(cqrs_exe, "item", "create", "Item1", "-d", "-", "--json", stdin=b"piped\n")
+    result = run_cqrs(cqrs_exe, "item", "create", "Item1", "-d", "-", "--json", stdin=b"piped\n")
     assert result.returncode == 0
     assert json.loads(result.stdout)["events"][0]["data"] == {"description": "piped"}
 
@@ -415,7 +375,7 @@ def test_dash_with_stdin_a_terminal_is_a_usage_error(cqrs_exe: str, store: Path)
         os.close(primary)
         os.close(secondary)
     assert result.returncode == 2
-    assert "stdin is a terminal" in assert_one_error_line(result.stderr)
+    assert "stdin is a terminal" in one_error_line(result.stderr)
     assert not (store / "journal.db").exists()
 
 
@@ -452,7 +412,7 @@ def hostile_cases() -> list[object]:
 
 @pytest.mark.parametrize(("argv", "hostile"), hostile_cases())
 def test_hostile_text_in_error_messages_is_escaped(
-    cli: Cli, store: Path, argv: list[str], hostile: str
+    cli: InProcessCli, store: Path, argv: list[str], hostile: str
 ) -> None:
     store.mkdir(parents=True, exist_ok=True)
     (store / hostile).write_text("not a journal")
@@ -460,13 +420,13 @@ def test_hostile_text_in_error_messages_is_escaped(
     code, out, err = cli(*args)
     assert code in (2, 7)
     assert out == ""
-    assert_one_error_line(err, starts="cqrs")
+    one_error_line(err, starts="cqrs")
     for raw in TERMINAL_ACTIVE:
         assert raw not in err
 
 
 def test_hostile_id_from_a_process_puts_no_escape_on_stderr(cqrs_exe: str) -> None:
-    result = cqrs(cqrs_exe, "item", "update", "\x1b[2JItem", "x")
+    result = run_cqrs(cqrs_exe, "item", "update", "\x1b[2JItem", "x")
     assert result.returncode == 2
     assert b"\x1b" not in result.stderr
     assert b"\\x1b[2JItem" in result.stderr
@@ -475,10 +435,10 @@ def test_hostile_id_from_a_process_puts_no_escape_on_stderr(cqrs_exe: str) -> No
 # --- What only a process shows -----------------------------------------------------------------
 
 
-def test_version(cli: Cli, cqrs_exe: str) -> None:
+def test_version(cli: InProcessCli, cqrs_exe: str) -> None:
     expected = f"cqrs {cqrs_cli.__version__}\n"
     assert cli("--version") == (0, expected, "")
-    result = cqrs(cqrs_exe, "--version")
+    result = run_cqrs(cqrs_exe, "--version")
     assert (result.returncode, result.stdout, result.stderr) == (0, expected.encode(), b"")
 
 

@@ -10,26 +10,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from scripting_helpers import (
+from common import (
     SUBPROCESS_TIMEOUT,
     InProcessCli,
     LineReader,
-    cqrs_process,
     default_sigint,
     event_rows,
-    json_lines,
     ndjson,
     one_error_line,
-    wait_until_sleeping,
+    run_cqrs,
 )
+from scripting_helpers import json_lines, wait_until_sleeping
 
 from cqrs_cli.journal.chain import GENESIS
 from cqrs_cli.write.command_service import CommandService
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
-    return InProcessCli(capsys, monkeypatch)
 
 
 @pytest.fixture
@@ -276,7 +270,7 @@ def follow(cqrs_exe: str) -> Iterator[Follow]:
 
 def write(exe: str, *argv: str) -> None:
     """A write by another process."""
-    result = cqrs_process(exe, "-q", "item", *argv)
+    result = run_cqrs(exe, "-q", "item", *argv)
     assert result.returncode == 0, result.stderr
 
 
@@ -348,7 +342,7 @@ def test_follow_waits_for_a_journal_that_does_not_exist_yet(
 
 
 def test_follow_with_a_limit_stops_by_itself(cqrs_exe: str, seeded: Path) -> None:
-    result = cqrs_process(cqrs_exe, "events", "--follow", "--limit", "3")
+    result = run_cqrs(cqrs_exe, "events", "--follow", "--limit", "3")
     assert result.returncode == 0
     assert positions(result.stdout.decode()) == [1, 2, 3]
 

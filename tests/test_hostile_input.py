@@ -14,25 +14,21 @@ import json
 from pathlib import Path
 
 import pytest
-from reliability_helpers import (
-    assert_clean_failure,
-    assert_terminal_safe,
+from common import (
+    InProcessCli,
+    Output,
     child_env,
     event_count,
+    event_rows,
+    one_error_line,
     run_cqrs,
-    run_on_terminal,
 )
-from scripting_helpers import InProcessCli, Output, event_rows, one_error_line
+from reliability_helpers import assert_clean_failure, assert_terminal_safe, run_on_terminal
 
 from cqrs_cli import CommandService
 from cqrs_cli.domain.validation import MAX_DESCRIPTION_BYTES
 from cqrs_cli.paths import StorePaths
 from cqrs_cli.sync.runner import sync_projection
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
-    return InProcessCli(capsys, monkeypatch)
 
 
 def ok(result: Output) -> Output:

@@ -11,27 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from scripting_helpers import (
+from common import (
     SUBPROCESS_TIMEOUT,
     InProcessCli,
-    cqrs_process,
     event_rows,
-    journal_id,
     one_error_line,
-    rechain,
-    run_sql,
+    run_cqrs,
     sha256_of,
-    swap_positions,
-    tamper,
-    wait_for,
+    wait_until,
 )
+from scripting_helpers import journal_id, rechain, run_sql, swap_positions, tamper
 
 from cqrs_cli.write.command_service import CommandService
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
-    return InProcessCli(capsys, monkeypatch)
 
 
 @pytest.fixture
@@ -227,13 +218,13 @@ def test_export_piped_into_import_between_processes(
     cqrs_exe: str, journal: Path, tmp_path: Path
 ) -> None:
     restored = tmp_path / "piped.db"
-    exported = cqrs_process(cqrs_exe, "journal", "export")
+    exported = run_cqrs(cqrs_exe, "journal", "export")
     assert exported.returncode == 0
-    imported = cqrs_process(
+    imported = run_cqrs(
         cqrs_exe, "--journal", str(restored), "journal", "import", "-", stdin=exported.stdout
     )
     assert imported.returncode == 0, imported.stderr
-    again = cqrs_process(cqrs_exe, "--journal", str(restored), "journal", "export")
+    again = run_cqrs(cqrs_exe, "--journal", str(restored), "journal", "export")
     assert again.stdout == exported.stdout
 
 
@@ -376,7 +367,7 @@ def test_backups_under_concurrent_writes_are_consistent_snapshots(
     stop = tmp_path / "stop"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(stop)], stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: len(event_rows(journal)) > 20 or writer.poll() is not None)
+        assert wait_until(lambda: len(event_rows(journal)) > 20 or writer.poll() is not None)
         backups = []
         for n in range(5):
             dest = tmp_path / f"backup-{n}.db"

@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from projection_helpers import Cli, Result, cqrs, journal_events, reset_cli_state
+from common import InProcessCli, Output, run_cqrs
+from projection_helpers import journal_events
 
 from cqrs_cli import CommandService, QueryService, StorePaths
 from cqrs_cli.cli.main import run
 
-
-@pytest.fixture(autouse=True)
-def fresh_cli_state() -> Iterator[None]:
-    reset_cli_state()
-    yield
-    reset_cli_state()
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
+pytestmark = pytest.mark.usefixtures("fresh_cli_state")
 
 
 def create(store: Path | StorePaths, *items: tuple[str, str]) -> int:
@@ -53,12 +43,12 @@ def seed(store: Path) -> None:
 # item get
 
 
-def test_get_prints_the_item_as_the_seed_does(store: Path, cli: Cli) -> None:
+def test_get_prints_the_item_as_the_seed_does(store: Path, cli: InProcessCli) -> None:
     seed(store)
     assert cli("item", "get", "Item1") == (0, "Item1: Updated Description\n", "")
 
 
-def test_get_json_is_the_full_record(store: Path, cli: Cli) -> None:
+def test_get_json_is_the_full_record(store: Path, cli: InProcessCli) -> None:
     seed(store)
     result = cli("item", "get", "Item1", "--json")
     assert result.code == 0
@@ -75,7 +65,7 @@ def test_get_json_is_the_full_record(store: Path, cli: Cli) -> None:
     }
 
 
-def test_get_of_an_unknown_item_exits_3_with_one_line(store: Path, cli: Cli) -> None:
+def test_get_of_an_unknown_item_exits_3_with_one_line(store: Path, cli: InProcessCli) -> None:
     seed(store)
     result = cli("item", "get", "Nope")
     assert (result.code, result.out) == (3, "")
@@ -83,7 +73,7 @@ def test_get_of_an_unknown_item_exits_3_with_one_line(store: Path, cli: Cli) -> 
 
 
 def test_get_of_a_deleted_item_exits_3_unless_deleted_items_are_asked_for(
-    store: Path, cli: Cli
+    store: Path, cli: InProcessCli
 ) -> None:
     seed(store)
     with CommandService(store) as commands:
@@ -107,14 +97,14 @@ def test_get_of_a_deleted_item_exits_3_unless_deleted_items_are_asked_for(
 IDS = ["b", "a", "B", "a-1", "é", "z", "10", "9", "Item10", "Item2", "日本"]
 
 
-def test_list_piped_prints_one_id_per_line_in_id_order(store: Path, cli: Cli) -> None:
+def test_list_piped_prints_one_id_per_line_in_id_order(store: Path, cli: InProcessCli) -> None:
     create(store, *[(item_id, f"about {item_id}") for item_id in IDS])
     sync_store(store)
     result = cli("item", "list")
     assert result == (0, "".join(f"{item_id}\n" for item_id in sorted(IDS)), "")
 
 
-def test_list_json_is_an_array_and_nl_one_object_per_line(store: Path, cli: Cli) -> None:
+def test_list_json_is_an_array_and_nl_one_object_per_line(store: Path, cli: InProcessCli) -> None:
     create(store, *[(item_id, f"about {item_id}") for item_id in IDS])
     sync_store(store)
     array = cli("item", "list", "--json")
@@ -140,7 +130,7 @@ def test_list_json_is_an_array_and_nl_one_object_per_line(store: Path, cli: Cli)
     assert cli("item", "list", "--nl", "--prefix", "nothing") == (0, "", "")
 
 
-def test_list_limit(store: Path, cli: Cli) -> None:
+def test_list_limit(store: Path, cli: InProcessCli) -> None:
     create(store, *[(item_id, "") for item_id in IDS])
     sync_store(store)
     assert cli("item", "list", "--limit", "3").out.splitlines() == sorted(IDS)[:3]
@@ -176,7 +166,7 @@ PREFIX_IDS = [
     ],
 )
 def test_list_prefix_is_literal_text(
-    store: Path, cli: Cli, prefix: str, expected: list[str]
+    store: Path, cli: InProcessCli, prefix: str, expected: list[str]
 ) -> None:
     create(store, *[(item_id, "") for item_id in PREFIX_IDS])
     sync_store(store)
@@ -184,7 +174,7 @@ def test_list_prefix_is_literal_text(
     assert result == (0, "".join(f"{item_id}\n" for item_id in expected), "")
 
 
-def test_list_leaves_out_deleted_items_unless_asked(store: Path, cli: Cli) -> None:
+def test_list_leaves_out_deleted_items_unless_asked(store: Path, cli: InProcessCli) -> None:
     create(store, ("a", "1"), ("b", "2"), ("c", "3"))
     with CommandService(store) as commands:
         commands.delete_item("b")
@@ -199,7 +189,9 @@ def test_list_leaves_out_deleted_items_unless_asked(store: Path, cli: Cli) -> No
     ]
 
 
-def test_keyset_pagination_with_after_visits_every_item_exactly_once(store: Path, cli: Cli) -> None:
+def test_keyset_pagination_with_after_visits_every_item_exactly_once(
+    store: Path, cli: InProcessCli
+) -> None:
     ids = [f"id-{n:03d}" for n in range(23)] + ["id-%", "id-_", "id-é"]
     create(store, *[(item_id, "") for item_id in reversed(ids)])
     with CommandService(store) as commands:
@@ -227,7 +219,7 @@ def test_keyset_pagination_with_after_visits_every_item_exactly_once(store: Path
 # item history
 
 
-def test_history_prints_tab_separated_changes_oldest_first(store: Path, cli: Cli) -> None:
+def test_history_prints_tab_separated_changes_oldest_first(store: Path, cli: InProcessCli) -> None:
     with CommandService(store) as commands:
         commands.create_item("Item1", "first")
         commands.create_item("Other", "not this one")
@@ -249,7 +241,7 @@ def test_history_prints_tab_separated_changes_oldest_first(store: Path, cli: Cli
     ]
 
 
-def test_history_json(store: Path, cli: Cli) -> None:
+def test_history_json(store: Path, cli: InProcessCli) -> None:
     seed(store)
     result = cli("item", "history", "Item1", "--json")
     assert result.code == 0
@@ -285,12 +277,12 @@ SEARCHABLE = [
 ]
 
 
-def found(result: Result) -> list[str]:
+def found(result: Output) -> list[str]:
     assert result.code == 0, result
     return sorted(line.split(":", 1)[0] for line in result.out.splitlines())
 
 
-def test_search_finds_words_in_descriptions_and_ids(store: Path, cli: Cli) -> None:
+def test_search_finds_words_in_descriptions_and_ids(store: Path, cli: InProcessCli) -> None:
     create(store, *SEARCHABLE)
     sync_store(store)
     assert cli("item", "search", "widget") == (0, "Item1: Blue widget\n", "")
@@ -307,7 +299,7 @@ def test_search_finds_words_in_descriptions_and_ids(store: Path, cli: Cli) -> No
     "text",
     ["AND", "OR", "NOT", '"', '"hi', "*", "star*", "NEAR(", "NEAR(x", "-", ":", "now:", "a-b"],
 )
-def test_search_takes_fts_syntax_as_literal_text(store: Path, cli: Cli, text: str) -> None:
+def test_search_takes_fts_syntax_as_literal_text(store: Path, cli: InProcessCli, text: str) -> None:
     create(store, *SEARCHABLE)
     sync_store(store)
     result = cli("item", "search", "--", text)
@@ -315,7 +307,7 @@ def test_search_takes_fts_syntax_as_literal_text(store: Path, cli: Cli, text: st
     assert result.err == ""
 
 
-def test_search_matches_operator_words_as_plain_words(store: Path, cli: Cli) -> None:
+def test_search_matches_operator_words_as_plain_words(store: Path, cli: InProcessCli) -> None:
     create(store, *SEARCHABLE)
     sync_store(store)
     assert found(cli("item", "search", "AND")) == ["order-42"]
@@ -325,7 +317,7 @@ def test_search_matches_operator_words_as_plain_words(store: Path, cli: Cli) -> 
     assert found(cli("item", "search", '"hi"')) == ["Item4"]
 
 
-def test_search_with_fts_takes_the_full_text_syntax(store: Path, cli: Cli) -> None:
+def test_search_with_fts_takes_the_full_text_syntax(store: Path, cli: InProcessCli) -> None:
     create(store, *SEARCHABLE)
     sync_store(store)
     assert found(cli("item", "search", "--fts", "blue OR red")) == ["Item1", "Item2"]
@@ -345,7 +337,7 @@ def test_search_with_fts_takes_the_full_text_syntax(store: Path, cli: Cli) -> No
         "item_id:",
     ],
 )
-def test_a_bad_fts_query_exits_2_with_one_line(store: Path, cli: Cli, query: str) -> None:
+def test_a_bad_fts_query_exits_2_with_one_line(store: Path, cli: InProcessCli, query: str) -> None:
     create(store, *SEARCHABLE)
     sync_store(store)
     result = cli("item", "search", "--fts", query)
@@ -354,7 +346,7 @@ def test_a_bad_fts_query_exits_2_with_one_line(store: Path, cli: Cli, query: str
     assert result.err.startswith("cqrs: error: invalid full-text query")
 
 
-def test_search_needs_words(store: Path, cli: Cli) -> None:
+def test_search_needs_words(store: Path, cli: InProcessCli) -> None:
     create(store, *SEARCHABLE)
     sync_store(store)
     result = cli("item", "search", "   ")
@@ -365,7 +357,7 @@ def test_search_needs_words(store: Path, cli: Cli) -> None:
 # status
 
 
-def test_status_shows_head_checkpoints_lag_and_belonging(store: Path, cli: Cli) -> None:
+def test_status_shows_head_checkpoints_lag_and_belonging(store: Path, cli: InProcessCli) -> None:
     seed(store)
     create(store, ("Item2", "not synced yet"))
     result = cli("status")
@@ -391,7 +383,7 @@ def test_status_shows_head_checkpoints_lag_and_belonging(store: Path, cli: Cli) 
     ]
 
 
-def test_status_before_any_sync(store: Path, cli: Cli) -> None:
+def test_status_before_any_sync(store: Path, cli: InProcessCli) -> None:
     create(store, ("Item1", ""))
     result = cli("status")
     assert result.code == 0
@@ -415,7 +407,7 @@ STALE_READS = [
 
 @pytest.mark.parametrize("argv", STALE_READS, ids=lambda argv: argv[1])
 def test_a_read_behind_the_journal_says_so_in_one_line_and_q_silences_it(
-    store: Path, cli: Cli, argv: tuple[str, ...]
+    store: Path, cli: InProcessCli, argv: tuple[str, ...]
 ) -> None:
     seed(store)
     create(store, ("Item2", "unsynced"))
@@ -432,7 +424,9 @@ def test_a_read_behind_the_journal_says_so_in_one_line_and_q_silences_it(
 
 
 @pytest.mark.parametrize("argv", STALE_READS, ids=lambda argv: argv[1])
-def test_sync_on_a_read_reads_your_writes(store: Path, cli: Cli, argv: tuple[str, ...]) -> None:
+def test_sync_on_a_read_reads_your_writes(
+    store: Path, cli: InProcessCli, argv: tuple[str, ...]
+) -> None:
     seed(store)
     with CommandService(store) as commands:
         commands.update_item("Item1", "Newer Description")
@@ -443,7 +437,7 @@ def test_sync_on_a_read_reads_your_writes(store: Path, cli: Cli, argv: tuple[str
         assert "Newer Description" in result.out
 
 
-def test_sync_on_writes_makes_the_next_read_current(store: Path, cli: Cli) -> None:
+def test_sync_on_writes_makes_the_next_read_current(store: Path, cli: InProcessCli) -> None:
     assert cli("item", "create", "X", "-d", "made", "--sync").code == 0
     assert cli("item", "get", "X") == (0, "X: made\n", "")
     assert cli("item", "update", "X", "changed", "--sync").code == 0
@@ -453,7 +447,9 @@ def test_sync_on_writes_makes_the_next_read_current(store: Path, cli: Cli) -> No
     assert cli("item", "list") == (0, "", "")
 
 
-def test_min_position_returns_when_reached_and_exits_5_when_not(store: Path, cli: Cli) -> None:
+def test_min_position_returns_when_reached_and_exits_5_when_not(
+    store: Path, cli: InProcessCli
+) -> None:
     seed(store)
     assert cli("item", "get", "Item1", "--min-position", "2", "--wait", "0") == (
         0,
@@ -473,7 +469,7 @@ def test_min_position_returns_when_reached_and_exits_5_when_not(store: Path, cli
     assert result == (0, "Item2: later\n", "")
 
 
-def test_min_position_waits_for_a_sync_done_by_someone_else(store: Path, cli: Cli) -> None:
+def test_min_position_waits_for_a_sync_done_by_someone_else(store: Path, cli: InProcessCli) -> None:
     import threading
 
     seed(store)
@@ -492,7 +488,7 @@ def test_min_position_waits_for_a_sync_done_by_someone_else(store: Path, cli: Cl
 
 @pytest.mark.parametrize("argv", STALE_READS, ids=lambda argv: argv[1])
 def test_a_journal_without_projection_exits_5_with_a_hint_and_creates_nothing(
-    store: Path, cli: Cli, argv: tuple[str, ...]
+    store: Path, cli: InProcessCli, argv: tuple[str, ...]
 ) -> None:
     create(store, ("Item1", "Description"))
     result = cli(*argv)
@@ -502,7 +498,7 @@ def test_a_journal_without_projection_exits_5_with_a_hint_and_creates_nothing(
     assert not [path for path in store.iterdir() if path.name.startswith("projection")]
 
 
-def test_an_empty_store_reads_as_empty_and_creates_nothing(store: Path, cli: Cli) -> None:
+def test_an_empty_store_reads_as_empty_and_creates_nothing(store: Path, cli: InProcessCli) -> None:
     assert cli("item", "list") == (0, "", "")
     assert cli("item", "list", "--json") == (0, "[]\n", "")
     assert cli("item", "search", "anything") == (0, "", "")
@@ -564,7 +560,7 @@ def snapshot(path: Path) -> object:
     ids=lambda argv: "-".join(argv[1:] or argv),
 )
 def test_a_file_that_is_not_a_usable_projection_exits_7_and_is_left_untouched(
-    store: Path, tmp_path: Path, cli: Cli, make: object, argv: tuple[str, ...]
+    store: Path, tmp_path: Path, cli: InProcessCli, make: object, argv: tuple[str, ...]
 ) -> None:
     assert callable(make)
     seed(store)
@@ -585,7 +581,7 @@ def test_a_file_that_is_not_a_usable_projection_exits_7_and_is_left_untouched(
 
 @pytest.mark.parametrize("argv", [*STALE_READS, ("status",), ("sync",)], ids=str)
 def test_the_same_file_as_journal_and_projection_is_a_usage_error(
-    store: Path, cli: Cli, argv: tuple[str, ...]
+    store: Path, cli: InProcessCli, argv: tuple[str, ...]
 ) -> None:
     seed(store)
     journal = store / "journal.db"
@@ -604,7 +600,7 @@ HOSTILE = "\x1b[2J[bold]x[/] \x1b]8;;http://example.com\x07link\x1b]8;;\x07 \u20
 
 
 def test_stored_control_characters_never_reach_the_terminal(
-    store: Path, cli: Cli, cqrs_exe: str
+    store: Path, cli: InProcessCli, cqrs_exe: str
 ) -> None:
     create(store, ("Item1", HOSTILE))
     sync_store(store)
@@ -623,13 +619,13 @@ def test_stored_control_characters_never_reach_the_terminal(
         "Item1: \\x1b[2J[bold]x[/] \\x1b]8;;http://example.com\\x07link\\x1b]8;;\\x07 \\u202eevil\n"
     )
 
-    raw = cqrs(cqrs_exe, "item", "get", "Item1")
+    raw = run_cqrs(cqrs_exe, "item", "get", "Item1", text=True)
     assert raw.returncode == 0
     assert "\x1b" not in raw.stdout
     assert "[bold]x[/]" in raw.stdout
 
 
-def test_json_output_round_trips_hostile_text_exactly(store: Path, cli: Cli) -> None:
+def test_json_output_round_trips_hostile_text_exactly(store: Path, cli: InProcessCli) -> None:
     create(store, ("Item1", HOSTILE), ("[red]id[/]", "plain"))
     sync_store(store)
     result = cli("item", "get", "Item1", "--json")
@@ -691,7 +687,7 @@ def other_journals_projection(store: Path, tmp_path: Path) -> list[str]:
     ids=lambda argv: argv[1],
 )
 def test_a_read_of_another_journals_projection_exits_7_with_one_line(
-    store: Path, tmp_path: Path, cli: Cli, argv: tuple[str, ...]
+    store: Path, tmp_path: Path, cli: InProcessCli, argv: tuple[str, ...]
 ) -> None:
     options = other_journals_projection(store, tmp_path)
     result = cli(*options, *argv)
@@ -707,7 +703,7 @@ def test_a_read_of_another_journals_projection_exits_7_with_one_line(
     ids=lambda argv: argv[1],
 )
 def test_get_and_history_of_another_journals_projection_exit_7_with_one_line(
-    store: Path, tmp_path: Path, cli: Cli, argv: tuple[str, ...]
+    store: Path, tmp_path: Path, cli: InProcessCli, argv: tuple[str, ...]
 ) -> None:
     options = other_journals_projection(store, tmp_path)
     result = cli(*options, *argv)
@@ -716,7 +712,9 @@ def test_get_and_history_of_another_journals_projection_exit_7_with_one_line(
     assert len(result.err.splitlines()) == 1, result.err
 
 
-def test_get_and_history_find_an_id_typed_in_another_unicode_form(store: Path, cli: Cli) -> None:
+def test_get_and_history_find_an_id_typed_in_another_unicode_form(
+    store: Path, cli: InProcessCli
+) -> None:
     create(store, ("caf\u00e9", "precomposed"))  # stored in NFC
     sync_store(store)
     decomposed = "cafe\u0301"
@@ -725,7 +723,7 @@ def test_get_and_history_find_an_id_typed_in_another_unicode_form(store: Path, c
 
 
 def test_list_prefix_and_after_match_ids_typed_in_another_unicode_form(
-    store: Path, cli: Cli
+    store: Path, cli: InProcessCli
 ) -> None:
     create(store, ("caf\u00e9-1", ""), ("caf\u00e9-2", ""), ("cafe-3", ""))
     sync_store(store)
@@ -734,7 +732,7 @@ def test_list_prefix_and_after_match_ids_typed_in_another_unicode_form(
 
 
 def test_a_read_with_a_mistyped_journal_path_says_it_cannot_tell_freshness(
-    store: Path, cli: Cli
+    store: Path, cli: InProcessCli
 ) -> None:
     CommandService(store).create_item("Item1", "x")
     QueryService(store).sync()

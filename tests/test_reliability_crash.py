@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from common import SUBPROCESS_TIMEOUT, child_env, event_rows, python_child, read_only, run_cqrs
 from projection_helpers import (
     assert_projection_is_exact,
     copy_of_random_journal,
@@ -32,14 +33,7 @@ from projection_helpers import (
     journal_events,
     write_random_events,
 )
-from reliability_helpers import (
-    assert_journal_verifies,
-    child_env,
-    python_child,
-    read_only,
-    run_cqrs,
-)
-from scripting_helpers import SUBPROCESS_TIMEOUT, event_rows
+from reliability_helpers import assert_journal_verifies
 
 from cqrs_cli import CommandService
 

@@ -19,30 +19,31 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from common import (
+    SUBPROCESS_TIMEOUT,
+    InProcessCli,
+    child_env,
+    event_count,
+    event_rows,
+    installed_cqrs,
+    ndjson,
+    one_error_line,
+    run_cqrs,
+)
 from projection_helpers import assert_projection_is_exact, checkpoint_of, dump_projection
 from reliability_helpers import (
     assert_clean_failure,
     assert_journal_verifies,
     can_drop_privileges,
     checkpoint_wal,
-    child_env,
-    event_count,
     file_size_limit,
-    installed_cqrs,
     integrity_check,
     run_as_nobody,
-    run_cqrs,
 )
-from scripting_helpers import SUBPROCESS_TIMEOUT, InProcessCli, event_rows, ndjson, one_error_line
 
 from cqrs_cli import CommandService
 from cqrs_cli.paths import StorePaths
 from cqrs_cli.sync.runner import sync_projection
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
-    return InProcessCli(capsys, monkeypatch)
 
 
 def small_store(store: Path, items: int = 20, *, synced: bool = True) -> None:

@@ -21,14 +21,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from projection_helpers import LineReader, assert_projection_is_exact
-from reliability_helpers import (
-    assert_journal_verifies,
+from common import (
+    SUBPROCESS_TIMEOUT,
+    LineReader,
     child_env,
+    default_sigint,
+    event_rows,
+    ndjson,
     python_child,
     run_cqrs,
 )
-from scripting_helpers import SUBPROCESS_TIMEOUT, default_sigint, event_rows, ndjson
+from projection_helpers import assert_projection_is_exact
+from reliability_helpers import assert_journal_verifies
 
 from cqrs_cli import CommandService, QueryService
 

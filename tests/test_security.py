@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from reliability_helpers import child_env, run_cqrs, with_umask
-from scripting_helpers import SUBPROCESS_TIMEOUT
+from common import SUBPROCESS_TIMEOUT, child_env, run_cqrs
+from reliability_helpers import with_umask
 
 import cqrs_cli
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from scripting_helpers import SUBPROCESS_TIMEOUT
+from common import SUBPROCESS_TIMEOUT
 
 HEAVY = ("rich", "typer", "click", "pydantic", "dataclasses", "typing", "uuid", "inspect")
 

@@ -10,42 +10,32 @@ import signal
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from projection_helpers import (
-    Cli,
+from common import (
+    InProcessCli,
     LineReader,
+    child_env,
+    python_child,
+    read_only,
+    run_cqrs,
+    wait_until,
+)
+from projection_helpers import (
     assert_projection_is_exact,
     checkpoint_of,
     copy_of_random_journal,
-    cqrs,
     dump_projection,
     journal_events,
-    python_process,
-    read_only,
-    reset_cli_state,
-    wait_until,
-    without_crash_hook,
 )
 
 from cqrs_cli import CommandService, QueryService, StorePaths
 from cqrs_cli.sync import runner
 from cqrs_cli.sync.runner import Syncer
 
-
-@pytest.fixture(autouse=True)
-def fresh_cli_state() -> Iterator[None]:
-    reset_cli_state()
-    yield
-    reset_cli_state()
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
+pytestmark = pytest.mark.usefixtures("fresh_cli_state")
 
 
 def write(store: Path | StorePaths, count: int, prefix: str = "Item") -> None:
@@ -58,7 +48,7 @@ def write(store: Path | StorePaths, count: int, prefix: str = "Item") -> None:
 
 
 def test_sync_prints_a_summary_and_a_second_sync_applies_nothing(
-    store: Path, cli: Cli, tmp_path: Path
+    store: Path, cli: InProcessCli, tmp_path: Path
 ) -> None:
     write(store, 3)
     assert cli("sync") == (0, "Synced 5 events (position 0 -> 5)\n", "")
@@ -69,7 +59,7 @@ def test_sync_prints_a_summary_and_a_second_sync_applies_nothing(
     assert_projection_is_exact(store / "journal.db", store / "projection.db", tmp_path)
 
 
-def test_sync_json_prints_one_object_per_sync(store: Path, cli: Cli) -> None:
+def test_sync_json_prints_one_object_per_sync(store: Path, cli: InProcessCli) -> None:
     write(store, 2)
     result = cli("sync", "--json")
     assert (result.code, result.err) == (0, "")
@@ -92,7 +82,7 @@ def test_sync_json_prints_one_object_per_sync(store: Path, cli: Cli) -> None:
     )
 
 
-def test_rebuild_gives_the_same_projection(store: Path, cli: Cli, tmp_path: Path) -> None:
+def test_rebuild_gives_the_same_projection(store: Path, cli: InProcessCli, tmp_path: Path) -> None:
     write(store, 4)
     assert cli("sync", "--batch-size", "2").code == 0
     before = dump_projection(store / "projection.db")
@@ -136,7 +126,7 @@ def test_readers_see_the_old_projection_until_a_rebuild_commits(
         seen.append(counts(reader))
         with QueryService(store) as queries:
             seen.append(queries.list_all_items())
-        seen.append(cqrs(cqrs_exe, "item", "list").stdout)
+        seen.append(run_cqrs(cqrs_exe, "item", "list", text=True).stdout)
 
     monkeypatch.setattr(runner._CrashHook, "reached", reached)
     with Syncer(StorePaths.coerce(store), batch_size=4) as syncer:
@@ -187,7 +177,9 @@ def test_readers_polling_during_a_rebuild_in_another_process_never_see_a_partial
     try:
         for started in first_reads:
             assert started.wait(timeout=30)
-        rebuild = cqrs(cqrs_exe, "sync", "--rebuild", "--batch-size", "100", timeout=120)
+        rebuild = run_cqrs(
+            cqrs_exe, "sync", "--rebuild", "--batch-size", "100", timeout=120, text=True
+        )
     finally:
         rebuilding.clear()
         for reader in readers:
@@ -210,7 +202,7 @@ def set_view(projection: Path, sql: str) -> None:
 
 
 def test_a_changed_view_version_rebuilds_the_projection_saying_why(
-    store: Path, cli: Cli, tmp_path: Path
+    store: Path, cli: InProcessCli, tmp_path: Path
 ) -> None:
     write(store, 3)
     cli("sync")
@@ -233,7 +225,7 @@ def test_a_changed_view_version_rebuilds_the_projection_saying_why(
 
 
 def test_a_view_missing_from_the_projection_is_rebuilt(
-    store: Path, cli: Cli, tmp_path: Path
+    store: Path, cli: InProcessCli, tmp_path: Path
 ) -> None:
     write(store, 2)
     cli("sync")
@@ -246,7 +238,7 @@ def test_a_view_missing_from_the_projection_is_rebuilt(
 
 
 def test_a_projection_of_another_journal_is_refused_by_reads_and_rebuilt_by_sync(
-    tmp_path: Path, cli: Cli
+    tmp_path: Path, cli: InProcessCli
 ) -> None:
     first = StorePaths(str(tmp_path / "a" / "journal.db"), str(tmp_path / "a" / "projection.db"))
     second = StorePaths(str(tmp_path / "b" / "journal.db"), first.projection)
@@ -276,7 +268,7 @@ def test_a_projection_of_another_journal_is_refused_by_reads_and_rebuilt_by_sync
 
 
 def test_a_journal_older_than_its_projection_is_rebuilt_saying_why(
-    store: Path, cli: Cli, tmp_path: Path
+    store: Path, cli: InProcessCli, tmp_path: Path
 ) -> None:
     with CommandService(store) as commands:
         commands.create_item("Item1", "kept")
@@ -297,7 +289,7 @@ def test_a_journal_older_than_its_projection_is_rebuilt_saying_why(
 
 
 def test_a_journal_restored_from_a_backup_and_written_to_is_rebuilt(
-    store: Path, cli: Cli, tmp_path: Path
+    store: Path, cli: InProcessCli, tmp_path: Path
 ) -> None:
     with CommandService(store) as commands:
         commands.create_item("Item1", "kept")
@@ -316,7 +308,7 @@ def test_a_journal_restored_from_a_backup_and_written_to_is_rebuilt(
 
 
 def test_sync_with_no_journal_yet_applies_nothing_and_creates_no_files(
-    store: Path, cli: Cli
+    store: Path, cli: InProcessCli
 ) -> None:
     nothing = f"No journal at {store / 'journal.db'} yet: nothing to sync.\n"
     assert cli("sync") == (0, "Synced 0 events (position 0 -> 0)\n", nothing)
@@ -336,7 +328,9 @@ def test_sync_with_no_journal_yet_applies_nothing_and_creates_no_files(
     [("--batch-size", "0"), ("--batch-size", "x"), ("--follow", "--poll", "0")],
     ids=str,
 )
-def test_bad_sync_options_are_usage_errors(store: Path, cli: Cli, argv: tuple[str, ...]) -> None:
+def test_bad_sync_options_are_usage_errors(
+    store: Path, cli: InProcessCli, argv: tuple[str, ...]
+) -> None:
     write(store, 1)
     result = cli("sync", *argv)
     assert (result.code, result.out) == (2, "")
@@ -364,25 +358,28 @@ def test_follow_picks_up_writes_of_other_processes_and_stops_cleanly_on_a_signal
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=without_crash_hook(),
+        env=child_env(),
     )
     try:
         lines = LineReader(follower.stdout)  # type: ignore[arg-type]
         assert lines.next_line() == "Synced 4 events (position 0 -> 4)"
 
-        created = cqrs(cqrs_exe, "item", "create", "Followed", "-d", "seen by the follower")
+        created = run_cqrs(
+            cqrs_exe, "item", "create", "Followed", "-d", "seen by the follower", text=True
+        )
         assert created.returncode == 0
         assert lines.next_line() == "Synced 1 events (position 4 -> 5)"
         assert (
-            cqrs(cqrs_exe, "item", "get", "Followed").stdout == "Followed: seen by the follower\n"
+            run_cqrs(cqrs_exe, "item", "get", "Followed", text=True).stdout
+            == "Followed: seen by the follower\n"
         )
 
-        writer = python_process(WRITER, str(store), "40")
+        writer = python_child(WRITER, str(store), "40")
         assert writer.wait(timeout=60) == 0, writer.stderr.read()  # type: ignore[union-attr]
         assert wait_until(lambda: checkpoint_of(store / "projection.db") == 45)
 
         # A last burst, interrupted while it is (probably) still being applied.
-        writer = python_process(WRITER.replace("burst-", "last-"), str(store), "40")
+        writer = python_child(WRITER.replace("burst-", "last-"), str(store), "40")
         assert wait_until(lambda: checkpoint_of(store / "projection.db") > 45)
         follower.send_signal(stop)
         assert follower.wait(timeout=30) == 0
@@ -400,7 +397,7 @@ def test_follow_picks_up_writes_of_other_processes_and_stops_cleanly_on_a_signal
     # (test_a_follower_stopped_mid_run_reports_the_batches_it_committed).
     assert sum(applied) <= stopped_at
 
-    resumed = cqrs(cqrs_exe, "sync")
+    resumed = run_cqrs(cqrs_exe, "sync", text=True)
     assert resumed.stdout == f"Synced {85 - stopped_at} events (position {stopped_at} -> 85)\n"
     assert len(journal_events(store / "journal.db")) == 85
     assert_projection_is_exact(store / "journal.db", store / "projection.db", tmp_path)
@@ -412,15 +409,15 @@ def test_follow_on_an_empty_store_waits_for_the_journal(store: Path, cqrs_exe: s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=without_crash_hook(),
+        env=child_env(),
     )
     try:
         notes = LineReader(follower.stderr)  # type: ignore[arg-type]
         assert notes.next_line() == "Following the journal; Ctrl-C to stop."
         lines = LineReader(follower.stdout)  # type: ignore[arg-type]
-        assert cqrs(cqrs_exe, "item", "create", "First", "-d", "at last").returncode == 0
+        assert run_cqrs(cqrs_exe, "item", "create", "First", "-d", "at last").returncode == 0
         assert lines.next_line() == "Synced 1 events (position 0 -> 1)"
-        assert cqrs(cqrs_exe, "item", "get", "First").stdout == "First: at last\n"
+        assert run_cqrs(cqrs_exe, "item", "get", "First", text=True).stdout == "First: at last\n"
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=30) == 0
     finally:
@@ -432,7 +429,7 @@ def test_follow_on_an_empty_store_waits_for_the_journal(store: Path, cqrs_exe: s
 
 
 def test_a_follower_stopped_mid_run_reports_the_batches_it_committed(
-    store: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    store: Path, cli: InProcessCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cqrs_cli.sync.projectors import apply_batch
 
@@ -461,7 +458,7 @@ def test_a_sync_waits_for_another_sync_beyond_the_busy_timeout(
     write(store, 3)
     QueryService(store).sync()
     write(store, 2, prefix="More")
-    env = {**without_crash_hook(), "CQRS_BUSY_TIMEOUT": "0.1"}
+    env = child_env(CQRS_BUSY_TIMEOUT="0.1")
     other_sync = sqlite3.connect(store / "projection.db", isolation_level=None)
     other_sync.execute("BEGIN IMMEDIATE")  # as a sync in the middle of a batch
     try:
@@ -488,7 +485,7 @@ def test_a_sync_that_waits_longer_than_cqrs_sync_timeout_exits_6(
     other_sync = sqlite3.connect(store / "projection.db", isolation_level=None)
     other_sync.execute("BEGIN IMMEDIATE")
     try:
-        result = cqrs(cqrs_exe, "sync", env={**without_crash_hook(), "CQRS_SYNC_TIMEOUT": "0.2"})
+        result = run_cqrs(cqrs_exe, "sync", env=child_env(CQRS_SYNC_TIMEOUT="0.2"), text=True)
     finally:
         other_sync.execute("ROLLBACK")
         other_sync.close()
@@ -500,13 +497,18 @@ def test_a_sync_that_waits_longer_than_cqrs_sync_timeout_exits_6(
 
 def test_paths_with_uri_characters_work(tmp_path: Path, cqrs_exe: str) -> None:
     home = tmp_path / "a b" / "h%41?x#y&mode=rw"
-    env = {**without_crash_hook(), "CQRS_HOME": str(home)}
-    assert cqrs(cqrs_exe, "item", "create", "Item1", "-d", "odd home", env=env).returncode == 0
-    assert cqrs(cqrs_exe, "sync", env=env).stdout == "Synced 1 events (position 0 -> 1)\n"
-    assert cqrs(cqrs_exe, "sync", "--rebuild", env=env).stdout == (
+    env = child_env(home)
+    assert run_cqrs(cqrs_exe, "item", "create", "Item1", "-d", "odd home", env=env).returncode == 0
+    assert (
+        run_cqrs(cqrs_exe, "sync", env=env, text=True).stdout
+        == "Synced 1 events (position 0 -> 1)\n"
+    )
+    assert run_cqrs(cqrs_exe, "sync", "--rebuild", env=env, text=True).stdout == (
         "Rebuilt from 1 events (position 0 -> 1)\n"
     )
-    assert cqrs(cqrs_exe, "item", "get", "Item1", env=env).stdout == "Item1: odd home\n"
+    assert (
+        run_cqrs(cqrs_exe, "item", "get", "Item1", env=env, text=True).stdout == "Item1: odd home\n"
+    )
     assert sorted(path.name for path in home.iterdir() if path.suffix == ".db") == [
         "journal.db",
         "projection.db",

@@ -11,15 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from projection_helpers import (
-    LineReader,
-    assert_projection_is_exact,
-    cqrs,
-    journal_events,
-    python_process,
-    wait_until,
-    without_crash_hook,
-)
+from common import LineReader, child_env, python_child, run_cqrs, wait_until
+from projection_helpers import assert_projection_is_exact, journal_events
 
 WRITER = """
 import random
@@ -63,7 +56,7 @@ def sync_while_writing(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=without_crash_hook(),
+            env=child_env(),
         )
         for size in (1, 4, 9)[: syncers // 2]
     ]
@@ -78,7 +71,9 @@ def sync_while_writing(
 
     def sync_repeatedly(batch_size: int) -> None:
         while writing.is_set():
-            results.append(cqrs(exe, "sync", "--json", "--batch-size", str(batch_size)))
+            results.append(
+                run_cqrs(exe, "sync", "--json", "--batch-size", str(batch_size), text=True)
+            )
 
     loops = [
         threading.Thread(target=sync_repeatedly, args=(size,))
@@ -86,7 +81,7 @@ def sync_while_writing(
     ]
     for loop in loops:
         loop.start()
-    procs = [python_process(WRITER, str(store), str(seed), str(writes)) for seed in range(writers)]
+    procs = [python_child(WRITER, str(store), str(seed), str(writes)) for seed in range(writers)]
     try:
         for proc in procs:
             _, errors = proc.communicate(timeout=300)
@@ -112,7 +107,7 @@ def sync_while_writing(
             follower.send_signal(signal.SIGINT)
         for follower in followers:
             assert follower.wait(timeout=30) == 0
-    final = cqrs(exe, "sync", "--json")
+    final = run_cqrs(exe, "sync", "--json", text=True)
     results.append(final)
     assert reports(final.stdout)[0]["applied"] == 0
 

@@ -16,14 +16,12 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from common import child_env, read_only, run_cqrs
 from projection_helpers import (
     assert_projection_is_exact,
     checkpoint_of,
     copy_of_random_journal,
-    cqrs,
     dump_projection,
-    read_only,
-    without_crash_hook,
     write_random_events,
 )
 
@@ -34,9 +32,8 @@ BATCH = "50"
 
 
 def crash_at(exe: str, point: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = without_crash_hook()
-    env["CQRS_TEST_CRASH_AT"] = point
-    return cqrs(exe, "sync", "--batch-size", BATCH, *args, env=env)
+    env = child_env(CQRS_TEST_CRASH_AT=point)
+    return run_cqrs(exe, "sync", "--batch-size", BATCH, *args, env=env, text=True)
 
 
 def assert_resumes_exactly(store: Path, exe: str, tmp_path: Path, head: int) -> None:
@@ -44,7 +41,7 @@ def assert_resumes_exactly(store: Path, exe: str, tmp_path: Path, head: int) -> 
     every event applied exactly once."""
     projection = store / "projection.db"
     reached = checkpoint_of(projection) if projection.exists() else 0
-    resumed = cqrs(exe, "sync", "--batch-size", BATCH)
+    resumed = run_cqrs(exe, "sync", "--batch-size", BATCH, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout == f"Synced {head - reached} events (position {reached} -> {head})\n"
     assert_projection_is_exact(store / "journal.db", projection, tmp_path)
@@ -53,7 +50,7 @@ def assert_resumes_exactly(store: Path, exe: str, tmp_path: Path, head: int) -> 
 def synced_then_written(store: Path, exe: str) -> None:
     """A projection synced at position 50, and a journal that has gone on to 500."""
     write_random_events(store / "journal.db", 50, items=40, seed=1)
-    assert cqrs(exe, "sync").stdout == "Synced 50 events (position 0 -> 50)\n"
+    assert run_cqrs(exe, "sync", text=True).stdout == "Synced 50 events (position 0 -> 50)\n"
     write_random_events(store / "journal.db", EVENTS - 50, items=40, seed=2)
 
 
@@ -124,7 +121,7 @@ def test_a_rebuild_killed_after_a_view_change_is_done_again_by_the_next_sync(
     assert crash_at(cqrs_exe, "rebuild-mid:1").returncode == -9
     assert dump_projection(store / "projection.db") == before
 
-    resumed = cqrs(cqrs_exe, "sync")
+    resumed = run_cqrs(cqrs_exe, "sync", text=True)
     assert resumed.returncode == 0
     assert resumed.stdout == f"Rebuilt from {EVENTS} events (position 0 -> {EVENTS})\n"
     assert resumed.stderr == (
@@ -164,14 +161,12 @@ def kill_at_a_random_moment(
     timing = tmp_path / "timing"
     shutil.copytree(store, timing)
     started = time.monotonic()
-    uninterrupted = subprocess.run(
-        argv, env={**without_crash_hook(), "CQRS_HOME": str(timing)}, capture_output=True
-    )
+    uninterrupted = subprocess.run(argv, env=child_env(timing), capture_output=True)
     duration = time.monotonic() - started
     assert uninterrupted.returncode == 0
 
     sync = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=without_crash_hook()
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env()
     )
     try:
         time.sleep(duration * random.Random(seed).uniform(*window))
@@ -211,7 +206,7 @@ def test_a_sync_killed_during_a_wal_checkpoint_leaves_a_usable_projection(
     holder = sqlite3.connect(projection, isolation_level=None)
     try:
         holder.execute("SELECT COUNT(*) FROM items").fetchone()
-        assert cqrs(cqrs_exe, "sync").returncode == 0
+        assert run_cqrs(cqrs_exe, "sync").returncode == 0
         crashed = tmp_path / "crashed"
         crashed.mkdir()
         shutil.copyfile(journal, crashed / "journal.db")
@@ -229,8 +224,8 @@ def test_a_sync_killed_during_a_wal_checkpoint_leaves_a_usable_projection(
     with closing(read_only(crashed / "projection.db")) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
-    env = {**without_crash_hook(), "CQRS_HOME": str(crashed)}
-    listed = cqrs(cqrs_exe, "item", "list", env=env)
+    env = child_env(crashed)
+    listed = run_cqrs(cqrs_exe, "item", "list", env=env, text=True)
     assert listed.returncode == 0, listed.stderr
-    assert cqrs(cqrs_exe, "sync", env=env).returncode == 0
+    assert run_cqrs(cqrs_exe, "sync", env=env).returncode == 0
     assert_projection_is_exact(crashed / "journal.db", crashed / "projection.db", tmp_path)

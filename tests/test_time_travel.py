@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from common import InProcessCli, event_rows, one_error_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scripting_helpers import InProcessCli, event_rows, lines_of, one_error_line
+from scripting_helpers import lines_of
 
 from cqrs_cli.cli.main import run
 from cqrs_cli.domain.item import Command, CreateItem, DeleteItem, ItemNotFound, UpdateItem
@@ -22,11 +23,6 @@ from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.journal.time_travel import item_at
 from cqrs_cli.journal.transfer import export_lines, import_journal
 from cqrs_cli.write.command_service import CommandService
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
-    return InProcessCli(capsys, monkeypatch)
 
 
 @pytest.fixture

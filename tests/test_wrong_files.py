@@ -20,26 +20,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from common import InProcessCli, child_env, event_rows, one_error_line, run_cqrs
 from projection_helpers import assert_projection_is_exact
-from reliability_helpers import (
-    assert_clean_failure,
-    checkpoint_wal,
-    child_env,
-    fingerprint,
-    run_cqrs,
-    side_files,
-)
-from scripting_helpers import InProcessCli, event_rows, one_error_line
+from reliability_helpers import assert_clean_failure, checkpoint_wal, fingerprint, side_files
 
 from cqrs_cli import CommandService
 from cqrs_cli.paths import StorePaths
 from cqrs_cli.sync.runner import sync_projection
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcessCli:
-    return InProcessCli(capsys, monkeypatch)
-
 
 # --- Real files to copy and spoil -----------------------------------------------------------
 
