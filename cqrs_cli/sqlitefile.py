@@ -165,8 +165,10 @@ def _check_header(path: str, spec: FileSpec, header: bytes, size: int) -> None:
         other = KIND_BY_APP_ID.get(app_id)
         detail = f"it is a {other}" if other else "an SQLite database of another program"
         raise StorageError(f"{path}: {what} ({detail})")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
+    stored = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if stored == 1 else stored
+    if page_size < 512 or page_size & (page_size - 1):  # SQLite: a power of two, 512 up
+        raise StorageError(f"{path}: corrupt {spec.kind} (its header says page size {stored})")
     pages = int.from_bytes(header[28:32], "big")
     # The in-header page count is valid when the "version valid for" number equals the
     # change counter; a shorter file lost its tail, unless the missing pages are still

@@ -166,8 +166,8 @@ CASES: dict[str, Callable[[Role], Case]] = {
     "empty": lambda role: Case(empty_file, "empty file"),
     "directory": lambda role: Case(directory, "is a directory"),
     "truncated": lambda role: Case(truncated, f"truncated cqrs {role}"),
-    "header-zeroed": lambda role: Case(header_spoiled(b"\x00"), "corrupt|truncated"),
-    "header-garbage": lambda role: Case(header_spoiled(b"\xff"), "corrupt|truncated"),
+    "header-zeroed": lambda role: Case(header_spoiled(b"\x00"), f"corrupt cqrs {role}"),
+    "header-garbage": lambda role: Case(header_spoiled(b"\xff"), f"corrupt cqrs {role}"),
     "other-kind": lambda role: Case(
         other_kind,
         "it is a cqrs projection" if role == "journal" else "it is a cqrs journal",
