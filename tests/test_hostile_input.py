@@ -58,6 +58,7 @@ HOSTILE_TEXT = {
     "zero-width-space": "zero\u200bwidth",
     "c1-csi": "\x9b31m red",
     "c1-next-line": "a\x85b",
+    "delete": "a\x7fb",  # DEL: ASCII, yet escaped in JSON output like the C1 controls
     "line-separator": "a\u2028b",
     "rich-close": "[/]",
     "rich-bold": "[bold]x",
@@ -79,6 +80,7 @@ REFUSED_IDS = {
         "zero-width-space",
         "c1-csi",
         "c1-next-line",
+        "delete",
         "line-separator",
         "everything",
     }

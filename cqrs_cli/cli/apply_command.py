@@ -96,8 +96,11 @@ def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_jso
 
     with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8") as spool:
 
+        # Built once: json.dumps with options builds an encoder on every call.
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+
         def on_result(line: int, result: WriteResult) -> None:
-            spool.write(json_safe(json.dumps(_result_json(line, result), ensure_ascii=False)))
+            spool.write(json_safe(encode(_result_json(line, result))))
             spool.write("\n")
 
         # A batch makes millions of short-lived objects and no reference cycles, which
