@@ -95,7 +95,6 @@ def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_jso
     from ..text import json_safe
 
     with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8") as spool:
-
         # Built once: json.dumps with options builds an encoder on every call.
         encode = json.JSONEncoder(ensure_ascii=False).encode
 
