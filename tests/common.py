@@ -15,12 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from queue import Empty, Queue
 from typing import IO, Literal, NamedTuple, overload
 
 import pytest
+
+from cqrs_cli.journal.chain import GENESIS, event_hash
+from cqrs_cli.journal.records import HASHED, RecordedEvent
 
 SUBPROCESS_TIMEOUT = 60.0
 """Generous: other test runs may share the two cores."""
@@ -256,3 +259,14 @@ def event_count(journal: str | Path) -> int:
 def sha256_of(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, in hex."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def assert_chain_intact(events: Sequence[RecordedEvent]) -> None:
+    """`events` (a whole journal, in position order) are chained from GENESIS: each one
+    links to the previous hash, and its own hash recomputes from its content."""
+    prev = GENESIS
+    for event in events:
+        assert event.prev_hash == prev, f"broken link at position {event.position}"
+        content = event.as_tuple()[HASHED]
+        assert event.hash == event_hash(prev, *content), f"bad hash at {event.position}"  # type: ignore[arg-type]
+        prev = event.hash

@@ -12,7 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
-from cqrs_cli.journal.chain import GENESIS, event_hash
+from common import assert_chain_intact
+
 from cqrs_cli.journal.records import RecordedEvent
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.write.command_service import CommandService
@@ -62,16 +63,6 @@ def all_events(path: Path) -> list[RecordedEvent]:
         return events
     finally:
         journal.close()
-
-
-def assert_chain_intact(events: list[RecordedEvent]) -> None:
-    prev = GENESIS
-    for e in events:
-        assert e.prev_hash == prev, f"broken link at position {e.position}"
-        fields = (e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version)
-        rest = (e.data, e.recorded_at, e.command_id, e.idempotency_key, e.correlation_id)
-        assert e.hash == event_hash(prev, *fields, *rest), f"bad hash at {e.position}"
-        prev = e.hash
 
 
 def run_writers(store: Path) -> list[list[Ack]]:

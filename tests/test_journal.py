@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from common import assert_chain_intact
 
 from cqrs_cli.errors import BusyError, ConflictError, StorageError, WrongExpectedVersion
 from cqrs_cli.ids import new_uuid
@@ -59,27 +60,6 @@ def read_everything(journal: SqliteJournal) -> list[RecordedEvent]:
     while batch := journal.read_all(after=events[-1].position if events else 0, limit=7):
         events += batch
     return events
-
-
-def assert_chain_intact(events: list[RecordedEvent]) -> None:
-    """Every hash recomputes from the event's content, and links to the previous hash."""
-    prev = GENESIS
-    for event in events:
-        assert event.prev_hash == prev, f"broken link at position {event.position}"
-        assert event.hash == event_hash(
-            event.prev_hash,
-            event.event_id,
-            event.stream_id,
-            event.stream_version,
-            event.event_type,
-            event.schema_version,
-            event.data,
-            event.recorded_at,
-            event.command_id,
-            event.idempotency_key,
-            event.correlation_id,
-        ), f"hash mismatch at position {event.position}"
-        prev = event.hash
 
 
 def raw_connection(path: Path) -> sqlite3.Connection:

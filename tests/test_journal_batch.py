@@ -25,9 +25,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from common import assert_chain_intact
 
 from cqrs_cli.errors import StorageError, WrongExpectedVersion
-from cqrs_cli.journal.chain import GENESIS, event_hash
+from cqrs_cli.journal.chain import GENESIS
 from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
 from cqrs_cli.journal.sqlite_journal import JournalBatch, SqliteJournal
 from cqrs_cli.journal.verify import verify
@@ -168,27 +169,6 @@ def read_everything(journal: SqliteJournal) -> list[RecordedEvent]:
 
 def assert_same_events(got: Sequence[RecordedEvent], expected: Sequence[RecordedEvent]) -> None:
     assert [e.as_tuple() for e in got] == [e.as_tuple() for e in expected]
-
-
-def assert_chain_intact(events: Sequence[RecordedEvent]) -> None:
-    """Every hash recomputes from the event's content, and links to the previous hash."""
-    prev = GENESIS
-    for event in events:
-        assert event.prev_hash == prev, f"broken link at position {event.position}"
-        assert event.hash == event_hash(
-            event.prev_hash,
-            event.event_id,
-            event.stream_id,
-            event.stream_version,
-            event.event_type,
-            event.schema_version,
-            event.data,
-            event.recorded_at,
-            event.command_id,
-            event.idempotency_key,
-            event.correlation_id,
-        ), f"hash mismatch at position {event.position}"
-        prev = event.hash
 
 
 def assert_journal_sound(journal: SqliteJournal, expected: Sequence[RecordedEvent]) -> None:

@@ -450,44 +450,20 @@ class JournalBatch:
         version = expected_version
         for event in events:
             version += 1
-            event_id, event_type, schema_version, data = (
+            fields = (
                 event.event_id,
+                stream_id,
+                version,
                 event.event_type,
                 event.schema_version,
                 event.data,
-            )
-            digest = hash_event(
-                prev_hash,
-                event_id,
-                stream_id,
-                version,
-                event_type,
-                schema_version,
-                data,
                 recorded_at,
                 command_id,
                 key,
                 correlation_id,
             )
-            recorded.append(
-                _row(
-                    (
-                        position,
-                        event_id,
-                        stream_id,
-                        version,
-                        event_type,
-                        schema_version,
-                        data,
-                        recorded_at,
-                        command_id,
-                        key,
-                        correlation_id,
-                        prev_hash,
-                        digest,
-                    )
-                )
-            )
+            digest = hash_event(prev_hash, *fields)
+            recorded.append(_row((position, *fields, prev_hash, digest)))
             prev_hash = digest
             position += 1
         self._pending += recorded
