@@ -290,12 +290,13 @@ def _rows_per_statement(conn: sqlite3.Connection) -> int:
     return max(1, min(_ROWS_PER_STATEMENT, most))
 
 
-def _insert(conn: sqlite3.Connection, rows: Sequence[RecordedEvent], per_statement: int) -> None:
-    """Insert `rows`: many with one statement per `per_statement` rows (so that SQLite
+def _insert(conn: sqlite3.Connection, rows: Sequence[RecordedEvent]) -> None:
+    """Insert `rows`: many with one statement per round's worth of rows (so that SQLite
     does a round's work in one call), few with executemany."""
-    if len(rows) < min(_BULK_ROWS, per_statement):
+    if len(rows) < _BULK_ROWS:
         conn.executemany(_INSERT_ONE, rows)
         return
+    per_statement = _rows_per_statement(conn)
     # A fixed number of rows, so that one prepared statement serves every round: a
     # shorter round pads its values with rows of NULLs, which the WHERE leaves out.
     # (sqlite3's statement cache finds it by its text, built here in about 20 us.)
@@ -331,7 +332,6 @@ class JournalBatch:
         self._versions: dict[str, int] = {}
         self._prev_hash = GENESIS
         self._next_position = 1
-        self._rows_per_statement = _rows_per_statement(conn)
 
     def __enter__(self) -> JournalBatch:
         conn = self._conn
@@ -367,7 +367,7 @@ class JournalBatch:
         """Insert the buffered rows; forget the stream versions of this round."""
         if self._pending:
             try:
-                _insert(self._conn, self._pending, self._rows_per_statement)
+                _insert(self._conn, self._pending)
             except sqlite3.IntegrityError as exc:
                 raise StorageError(f"{self._path}: append refused: {exc}") from None
             except sqlite3.Error as exc:
