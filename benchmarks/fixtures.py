@@ -109,11 +109,11 @@ def created_rows(events: int) -> list[JournalRow]:
     stored format: time-ordered UUID v7 event and command ids, one recorded time, the
     JSON data and the real hash chain. The apply baseline inserts these, so that it
     writes the same rows, not merely rows of the same size."""
+    from cqrs_cli.clock import utc_now
     from cqrs_cli.domain.codec import encode
     from cqrs_cli.domain.item import ItemCreated
     from cqrs_cli.ids import new_uuid
     from cqrs_cli.journal.chain import GENESIS, event_hash
-    from cqrs_cli.write.command_service import utc_now
 
     recorded_at = utc_now()
     prev = GENESIS

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from common import read_only
 
+from cqrs_cli.clock import utc_now
 from cqrs_cli.domain.codec import decode, encode
 from cqrs_cli.domain.item import Event, ItemCreated, ItemDeleted, ItemState, ItemUpdated, fold
 from cqrs_cli.ids import new_uuid
@@ -22,7 +23,6 @@ from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.paths import StorePaths
 from cqrs_cli.sync.runner import sync_projection
-from cqrs_cli.write.command_service import utc_now
 
 Rows = list[tuple[object, ...]]
 Dump = dict[str, object]

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import tempfile
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from scripting_helpers import lines_of
 from cqrs_cli.cli.main import run
 from cqrs_cli.domain.item import Command, CreateItem, DeleteItem, ItemNotFound, UpdateItem
 from cqrs_cli.errors import CqrsError
+from cqrs_cli.journal.locator import create_journal
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.journal.time_travel import item_at
 from cqrs_cli.journal.transfer import export_lines, import_journal
@@ -238,7 +240,9 @@ def test_at_equals_the_projection_of_the_events_up_to_that_position(
             lines = list(export_lines(journal))
             for position in range(journal.head() + 1):
                 copy = base / f"journal-{position}.db"
-                import_journal(str(copy), truncated_export(lines, position))
+                import_journal(
+                    truncated_export(lines, position), partial(create_journal, str(copy))
+                )
                 projection = base / f"projection-{position}.db"
                 sync = ["-q", "--journal", str(copy), "--projection", str(projection), "sync"]
                 assert run(sync) == 0

@@ -50,8 +50,7 @@ def stream_events(
 ) -> int:
     """Print events after `after`, in batches read with no transaction held between
     them; with `follow`, go on polling the journal's head until interrupted."""
-    from ..journal.sqlite_journal import SPEC, SqliteJournal
-    from ..sqlitefile import check_existing
+    from ..journal.locator import find_journal
 
     if stream_id is not None:
         from ..domain.validation import validate_text
@@ -60,13 +59,12 @@ def stream_events(
         stream_id = unicodedata.normalize("NFC", validate_text("--stream id", stream_id))
     paths = state.paths()
     try:
-        while not check_existing(paths.journal, SPEC):
+        while (journal := find_journal(paths.journal)) is None:
             if not follow:
                 return 0  # no journal yet: no events
             time.sleep(poll)
     except KeyboardInterrupt:
         return 0
-    journal = SqliteJournal.open(paths.journal, create=False, readonly=True)
     write = sys.stdout.write
     printed = 0
     try:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import UsageError
-from ..journal.sqlite_journal import SqliteJournal
 from . import output
 from .fast import MAX_INT
 from .state import state
+
+if TYPE_CHECKING:
+    from ..journal.base import Journal
 
 journal_app = typer.Typer(
     help="Verify, export, import and back up the event journal.",
@@ -24,8 +26,16 @@ journal_app = typer.Typer(
 Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 
 
-def _open_journal() -> SqliteJournal:
-    return SqliteJournal.open(state.paths().journal, create=False, readonly=True)
+def _open_journal() -> Journal:
+    """The journal the global options name, read-only; exit 7 if there is none."""
+    from ..errors import StorageError
+    from ..journal.locator import find_journal, redacted
+
+    locator = state.paths().journal
+    journal = find_journal(locator)
+    if journal is None:
+        raise StorageError(f"{redacted(locator)}: no journal here (nothing has been written yet)")
+    return journal
 
 
 @journal_app.command("verify")
@@ -48,7 +58,7 @@ def verify_command(as_json: Json = False) -> int:
     if as_json:
         output.json_line(report.to_json())
         return 0
-    output.data(f"Journal {journal.path} (id {report.journal_id})")
+    output.data(f"Journal {journal.locator} (id {report.journal_id})")
     for check in report.checks:
         output.data(f"  ok  {check}")
     output.data(f"Verified {report.events} events.")
@@ -104,15 +114,18 @@ def import_command(
 
     Example: gunzip -c journal.ndjson.gz | cqrs --journal restored.db journal import
     """
+    from functools import partial
+
+    from ..journal.locator import create_journal, redacted
     from ..journal.transfer import import_journal
     from .apply_command import open_input
     from .sync_command import progress_bar
 
     stream = open_input(source)
-    path = state.paths().journal
+    locator = state.paths().journal
     with progress_bar(sys.stderr.isatty() and not state.quiet, "Importing") as progress:
-        journal_id, count = import_journal(path, stream, progress)
-    output.note(f"Imported {count} events into {path} (journal id {journal_id})")
+        journal_id, count = import_journal(stream, partial(create_journal, locator), progress)
+    output.note(f"Imported {count} events into {redacted(locator)} (journal id {journal_id})")
     return 0
 
 

@@ -105,9 +105,8 @@ def _get_from_journal(
 ) -> int:
     """Time travel: the item's state folded from the journal up to a position or time."""
     from ..errors import UsageError
-    from ..journal.sqlite_journal import SPEC, SqliteJournal
+    from ..journal.locator import find_journal
     from ..journal.time_travel import item_at, parse_timestamp
-    from ..sqlitefile import check_existing
 
     if at is not None and as_of is not None:
         raise UsageError("give --at or --as-of, not both")
@@ -116,14 +115,16 @@ def _get_from_journal(
             "--at and --as-of read the journal: --sync and --min-position do not apply"
         )
     moment = parse_timestamp(as_of) if as_of is not None else None
-    paths = state.paths()
-    if not check_existing(paths.journal, SPEC):
+    journal = find_journal(state.paths().journal)
+    if journal is None:
         from ..domain.item import ItemNotFound
         from ..domain.validation import validate_item_id
 
         raise ItemNotFound(validate_item_id(item_id))
-    with SqliteJournal.open(paths.journal, create=False, readonly=True) as journal:
+    try:
         item = item_at(journal, item_id, position=at, as_of=moment, include_deleted=include_deleted)
+    finally:
+        journal.close()
     where = f"position {at}" if at is not None else f"time {moment}"
     output.note(f"(read from the journal as of {where}, not from the projection)")
     if as_json:

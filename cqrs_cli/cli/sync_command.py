@@ -115,8 +115,11 @@ def run_sync(
     return 0
 
 
-def _has_journal(path: str) -> bool:
-    from ..journal.sqlite_journal import SPEC
-    from ..sqlitefile import check_existing
+def _has_journal(locator: str) -> bool:
+    from ..journal.locator import find_journal
 
-    return check_existing(path, SPEC)
+    journal = find_journal(locator)
+    if journal is None:
+        return False
+    journal.close()
+    return True

@@ -1,14 +1,58 @@
-"""The journal interface: everything the domain-facing code may ask of an event store.
+"""The journal contract: everything the rest of cqrs may ask of an event store.
 
-Kept narrow on purpose, so that a second backend (a server database for teams) is one
-new class. Imported for type checking only: implementations match it structurally.
-File-level tools (verify's integrity checks, backup, import) are the SQLite backend's
-own and live beside it.
+Every caller (the write side, sync, the read side's status and time travel, the journal
+tools, the CLI) holds a `Journal` opened by `journal.locator` and uses nothing else; a
+backend is one module that implements these protocols and one line in the locator.
+Backends today: `sqlite_journal` (one local file, the default) and `memory_journal`
+(in-process, for the Python API and fast tests). tests/contract/ holds the behaviour
+every backend must show, written once and run against each.
+
+The contract
+------------
+Atomic appends.
+    The appends of one batch (`Journal.batch()`) are committed all together or not at
+    all; `Journal.append` is a batch of one. When a batch's `with` block exits without
+    an exception, its events are durable.
+Per-stream optimistic concurrency.
+    Each stream (an item) has versions 1, 2, 3 ... with no gap. `append` is given the
+    version the caller decided on and raises WrongExpectedVersion unless the stream is
+    still at it; two writers can never both append version n.
+Idempotency keys.
+    Events appended under a key are found by it (`find_by_idempotency_key[s]`). Inside a
+    batch the lookup sees every committed key and the batch's own, so "look up the key,
+    then append" in one batch applies a command at most once, even when its retries race.
+Positions and read order.
+    Every event gets a position, increasing in commit order, never reused; gaps are
+    allowed. `read_all(after=P)` returns events in position order, and a reader that has
+    seen position P never later sees a new event with a position at or below P: readers
+    checkpoint at the last position they saw and ask for what comes after it. (SQLite
+    gives this by serialising writers; a server backend must give it by design, e.g. by
+    assigning positions at commit or reading only below the oldest open transaction.)
+The hash chain.
+    Each event's `hash` covers its content and the previous event's hash (journal/chain.py);
+    the first event's `prev_hash` is GENESIS. A backend stores both as given.
+Identity.
+    `journal_id` names the journal for life (an import keeps it); a projection records
+    the id of the journal it was built from.
+
+Capabilities
+------------
+What only some backends can do is declared, not assumed. `Journal.local_file()` returns
+a `JournalFile` for a journal kept in one local SQLite file, else None; callers take a
+generic path through the protocol when it is None:
+
+    capability (JournalFile)          used by                      generic path
+    sqlite_uri: ATTACH for bulk SQL   sync's first build, rebuild  replay through the views
+    integrity/schema problems         journal verify               (skipped: no file)
+    stream_version_fault in SQL       journal verify               a walk in Python
+    backup_to: online file copy       journal backup               `cqrs journal export`
+
+Imported for type checking only: implementations match these protocols structurally.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -16,7 +60,8 @@ from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
 
 
 class JournalBatch(Protocol):
-    """Many appends in one transaction: all committed, or none."""
+    """Many appends in one transaction: all committed, or none (`cqrs apply`, and every
+    single command, which is a batch of one)."""
 
     def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0: no events), as seen inside the batch."""
@@ -42,11 +87,55 @@ class JournalBatch(Protocol):
         stream (read this round) is at `expected_version`."""
         ...
 
+    def restore(self, event: RecordedEvent) -> None:
+        """Store an event recorded elsewhere exactly as it is (position, ids, time,
+        hashes): how an import rebuilds a journal. StorageError unless its position is
+        above every stored one and it is its stream's next version; the caller checks
+        the hash chain."""
+        ...
+
+
+class JournalFile(Protocol):
+    """The capability of a journal kept in one local SQLite file."""
+
+    path: str
+
+    def sqlite_uri(self) -> str:
+        """A read-only URI of the file, to ATTACH to another SQLite connection."""
+        ...
+
+    def integrity_problem(self) -> str | None:
+        """None if SQLite's integrity check passes, else its first complaint."""
+        ...
+
+    def schema_problem(self) -> str | None:
+        """None if the file's markers, tables, append-only triggers and id are intact."""
+        ...
+
+    def stream_version_fault(self) -> tuple[int, str] | None:
+        """The first (position, problem) where a stream's versions are not 1, 2, 3 ...
+        in position order; None if there is none."""
+        ...
+
+    def stream_count(self) -> int:
+        """How many streams have events."""
+        ...
+
+    def backup_to(self, dest: str) -> None:
+        """Copy the whole journal into the new file `dest` as one consistent snapshot,
+        while writers go on appending."""
+        ...
+
 
 class Journal(Protocol):
     @property
     def journal_id(self) -> str:
         """The UUID naming this journal; a projection records the journal it was built from."""
+        ...
+
+    @property
+    def locator(self) -> str:
+        """Where the journal is, as shown to people (never with a password in it)."""
         ...
 
     def read_stream(self, stream_id: str) -> list[RecordedEvent]:
@@ -70,7 +159,7 @@ class Journal(Protocol):
         ...
 
     def batch(self) -> AbstractContextManager[JournalBatch]:
-        """A transaction for many appends (`cqrs apply`)."""
+        """A transaction for many appends."""
         ...
 
     def read_all(
@@ -82,7 +171,7 @@ class Journal(Protocol):
         event_type: str | None = None,
     ) -> list[RecordedEvent]:
         """Up to `limit` events with position > `after`, in position order, optionally
-        only one stream's or one type's."""
+        only one stream's or one type's. No read transaction is held after it returns."""
         ...
 
     def head(self) -> int:
@@ -93,4 +182,31 @@ class Journal(Protocol):
         """How many events have a position above `position`."""
         ...
 
+    def local_file(self) -> JournalFile | None:
+        """The journal's SQLite file, if it is kept in one (see Capabilities)."""
+        ...
+
     def close(self) -> None: ...
+
+
+Fill = Callable[[JournalBatch], int]
+"""Fills a new journal through its batch (`restore`) and returns how many events it
+stored: what `journal import` hands a backend."""
+
+
+class Backend(Protocol):
+    """One kind of journal: how the locator opens, creates and imports it."""
+
+    def find(self, locator: str) -> Journal | None:
+        """The existing journal at `locator`, opened read-only; None if there is none
+        yet. StorageError if something is there that is not a journal."""
+        ...
+
+    def open(self, locator: str) -> Journal:
+        """The journal at `locator` for writing, created (empty) on first use."""
+        ...
+
+    def create_from(self, locator: str, journal_id: str, fill: Fill) -> int:
+        """A new journal named `journal_id` at `locator`, filled by `fill`; UsageError if
+        one exists there already. All or nothing: if `fill` raises, no journal is left."""
+        ...

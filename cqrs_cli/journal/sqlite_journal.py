@@ -20,11 +20,14 @@ from ..sqlitefile import (
     check_existing,
     connect,
     create_atomically,
+    journal_uri,
+    place_new_file,
     release,
     retain,
     rollback_quietly,
     translate,
 )
+from .appends import append_once
 from .chain import GENESIS, bulk_event_hash, event_hash
 from .records import COLUMNS, AppendMetadata, AppendResult, NewEvent, RecordedEvent
 
@@ -32,6 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from .base import Fill
     from .chain import EventHash
 
 SCHEMA_VERSION = 1
@@ -86,7 +90,8 @@ _row = RecordedEvent.from_row
 
 
 class SqliteJournal:
-    """A journal file. Open with `SqliteJournal.open(path)`."""
+    """A journal file: the `Journal` of journal/base.py, and its `JournalFile` capability.
+    Callers get one from journal/locator.py; `SqliteJournal.open(path)` is the backend's."""
 
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
@@ -120,6 +125,16 @@ class SqliteJournal:
                 f"this cqrs supports ({SCHEMA_VERSION}); upgrade cqrs"
             )
         return cls(conn, path)
+
+    @property
+    def locator(self) -> str:
+        return self.path
+
+    def local_file(self) -> SqliteJournal:
+        return self
+
+    def sqlite_uri(self) -> str:
+        return journal_uri(self.path)
 
     @property
     def journal_id(self) -> str:
@@ -230,14 +245,27 @@ class SqliteJournal:
         assert isinstance(count, int)
         return count
 
-    def backup_to(self, target: sqlite3.Connection) -> None:
-        """Copy the whole journal into `target` as one consistent snapshot."""
-        self._conn.backup(target)
+    def backup_to(self, dest: str) -> None:
+        """Copy the whole journal into the new file `dest` (none may exist there) as one
+        consistent snapshot, with SQLite's online backup: writers go on appending."""
+
+        def build(temp: str) -> None:
+            target = sqlite3.connect(temp, isolation_level=None)
+            try:
+                # One step (pages=-1): the copy is one snapshot, taken under a read lock
+                # that, in WAL mode, does not stop writers.
+                self._conn.backup(target)
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from None
+            finally:
+                target.close()
+
+        place_new_file(dest, build, what="backup", exclusive=True)
 
     def batch(self) -> JournalBatch:
         """A write transaction for many appends: all of them are committed, or none.
         Use as a context manager."""
-        return JournalBatch(self._conn, self.path, bulk_event_hash())
+        return JournalBatch(self._conn, self.path)
 
     def append(
         self,
@@ -246,15 +274,7 @@ class SqliteJournal:
         events: Sequence[NewEvent],
         metadata: AppendMetadata,
     ) -> AppendResult:
-        with JournalBatch(self._conn, self.path, event_hash) as batch:
-            key = metadata.idempotency_key
-            if key is not None:
-                done = batch.find_by_idempotency_keys([key]).get(key)
-                if done:
-                    return AppendResult(done, already_applied=True)
-            batch.stream_version(stream_id)
-            recorded = batch.append(stream_id, expected_version, events, metadata)
-        return AppendResult(recorded, already_applied=False)
+        return append_once(self.batch(), stream_id, expected_version, events, metadata)
 
     def close(self) -> None:
         self._conn.close()
@@ -267,6 +287,9 @@ class SqliteJournal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+_BULK_HASH_STREAMS = 64
+"""A round reading this many streams hashes with OpenSSL's SHA-256 (a batch)."""
 
 _MAX_PARAMS = 500
 """Ids per `IN (...)` query: well under SQLite's limit on bound parameters."""
@@ -324,10 +347,12 @@ class JournalBatch:
     nothing measurable.)
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: str, hasher: EventHash) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self._path = path
-        self._hash = hasher
+        # The builtin SHA-256 until a round is big enough for OpenSSL's to pay for
+        # importing hashlib (see chain.bulk_event_hash): single commands stay lean.
+        self._hash: EventHash = event_hash
         self._pending: list[RecordedEvent] = []
         self._versions: dict[str, int] = {}
         self._prev_hash = GENESIS
@@ -408,6 +433,8 @@ class JournalBatch:
         starts a new round."""
         self.flush()
         unique = list(dict.fromkeys(stream_ids))
+        if len(unique) >= _BULK_HASH_STREAMS and self._hash is event_hash:
+            self._hash = bulk_event_hash()
         found: dict[str, list[RecordedEvent]] = {}
         for event in self._select_in("stream_id", unique, "stream_id, stream_version"):
             found.setdefault(event.stream_id, []).append(event)
@@ -424,6 +451,24 @@ class JournalBatch:
             assert event.idempotency_key is not None
             found.setdefault(event.idempotency_key, []).append(event)
         return found
+
+    def restore(self, event: RecordedEvent) -> None:
+        """Buffer an event recorded elsewhere exactly as it is (an import)."""
+        if event.position < self._next_position:
+            raise StorageError(
+                f"{self._path}: position {event.position} does not increase "
+                f"(the journal is at {self._next_position - 1})"
+            )
+        version = self.stream_version(event.stream_id)
+        if event.stream_version != version + 1:
+            raise StorageError(
+                f"{self._path}: stream {event.stream_id!r} goes from version {version} "
+                f"to {event.stream_version}"
+            )
+        self._pending.append(event)
+        self._versions[event.stream_id] = event.stream_version
+        self._prev_hash = event.hash
+        self._next_position = event.position + 1
 
     def append(
         self,
@@ -471,6 +516,34 @@ class JournalBatch:
         self._next_position = position
         self._versions[stream_id] = version
         return recorded
+
+
+class SqliteBackend:
+    """Journal files: a locator is a path."""
+
+    def find(self, locator: str) -> SqliteJournal | None:
+        if not check_existing(locator, SPEC):
+            return None
+        return SqliteJournal.open(locator, create=False, readonly=True)
+
+    def open(self, locator: str) -> SqliteJournal:
+        return SqliteJournal.open(locator)
+
+    def create_from(self, locator: str, journal_id: str, fill: Fill) -> int:
+        stored = 0
+
+        def init(conn: sqlite3.Connection) -> None:
+            nonlocal stored
+            initialise(conn, journal_id)
+            with JournalBatch(conn, locator) as batch:
+                stored = fill(batch)
+
+        # Built under a temporary name and linked into place only when complete.
+        create_atomically(locator, SPEC, init, exclusive=True)
+        return stored
+
+
+BACKEND = SqliteBackend()
 
 
 def initialise(conn: sqlite3.Connection, journal_id: str | None = None) -> None:

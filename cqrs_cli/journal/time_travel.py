@@ -13,7 +13,7 @@ from ..read.models import ItemView
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .sqlite_journal import SqliteJournal
+    from .base import Journal
 
 
 def parse_timestamp(text: str) -> str:
@@ -34,7 +34,7 @@ def parse_timestamp(text: str) -> str:
 
 
 def item_at(
-    journal: SqliteJournal,
+    journal: Journal,
     item_id: str,
     *,
     position: int | None = None,

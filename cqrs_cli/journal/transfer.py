@@ -1,10 +1,12 @@
-"""Moving a journal between files: NDJSON export and import, and online backup.
+"""Moving a journal: NDJSON export and import (any backend), and online backup (a file).
 
-The export is lossless and deterministic: a header line, every event with all its
-columns (ids, positions, hashes, data as its exact JSON text), and a trailer that
-makes a truncated file detectable. Import builds a new journal from it, checking the
-chain as it goes, so export -> import -> export is byte-identical and a file that was
-edited, reordered or cut short is refused with its line number.
+Export and import go through the journal contract only (journal/base.py), so they move
+a journal between any two backends. The export is lossless and deterministic: a header
+line, every event with all its columns (ids, positions, hashes, data as its exact JSON
+text), and a trailer that makes a truncated file detectable. Import builds a new
+journal from it, checking the chain as it goes, so export -> import -> export is
+byte-identical and a file that was edited, reordered or cut short is refused with its
+line number.
 
     {"format":"cqrs-journal-export","version":1,"journal_id":"...","schema_version":1}
     {"position":1,"event_id":"...", ... ,"prev_hash":"...","hash":"..."}
@@ -14,19 +16,21 @@ edited, reordered or cut short is refused with its line number.
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from ..domain.codec import decode
 from ..errors import CqrsError, StorageError, UsageError
-from ..sqlitefile import create_atomically, place_new_file, translate
 from ..text import json_safe
 from .chain import GENESIS, bulk_event_hash
-from .records import COLUMNS, HASHED
-from .sqlite_journal import SCHEMA_VERSION, SPEC, SqliteJournal, initialise
+from .records import COLUMNS, HASHED, RecordedEvent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+
+    from .base import Fill, Journal, JournalBatch
+
+SCHEMA_VERSION = 1
+"""The version of the event envelope an export carries: the columns of COLUMNS."""
 
 FORMAT = "cqrs-journal-export"
 FORMAT_VERSION = 1
@@ -53,7 +57,7 @@ def _line(value: dict[str, object]) -> str:
     return json_safe(_encode(value)) + "\n"
 
 
-def export_lines(journal: SqliteJournal, batch: int = 5000) -> Iterator[str]:
+def export_lines(journal: Journal, batch: int = 5000) -> Iterator[str]:
     """The export, line by line, read in batches (no read transaction held between)."""
     yield _line(
         {
@@ -90,10 +94,13 @@ def _parse(raw: bytes, number: int) -> dict[str, object]:
 
 
 def import_journal(
-    path: str, lines: Iterable[bytes], progress: Callable[[int, int], None] | None = None
+    lines: Iterable[bytes],
+    create: Callable[[str, Fill], int],
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[str, int]:
-    """Build a new journal at `path` from an export; (journal id, events). Nothing is
-    left at `path` unless the whole file checked out."""
+    """Build a new journal from an export; (journal id, events). `create(journal_id,
+    fill)` makes the journal (journal.locator.create_journal, for a locator) and lets
+    `fill` restore the events into it, all or nothing."""
     numbered = enumerate(lines, start=1)
     first = next(numbered, None)
     if first is None:
@@ -107,25 +114,18 @@ def import_journal(
     schema = header.get("schema_version")
     if not isinstance(schema, int) or schema > SCHEMA_VERSION:
         raise UsageError(f"line 1: schema version {schema!r} is not one this cqrs can import")
-    imported = 0
 
-    def init(conn: sqlite3.Connection) -> None:
-        nonlocal imported
-        initialise(conn, journal_id)
-        conn.execute("BEGIN")
-        imported = _insert_all(conn, numbered, progress)
-        conn.execute("COMMIT")
+    def fill(batch: JournalBatch) -> int:
+        return _restore_all(batch, numbered, progress)
 
-    create_atomically(path, SPEC, init, exclusive=True)
-    return journal_id, imported
+    return journal_id, create(journal_id, fill)
 
 
-def _insert_all(
-    conn: sqlite3.Connection,
+def _restore_all(
+    batch: JournalBatch,
     numbered: Iterator[tuple[int, bytes]],
     progress: Callable[[int, int], None] | None,
 ) -> int:
-    insert = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     prev_hash, last_position = GENESIS, 0
     event_hash = bulk_event_hash()
     number = 1  # the header
@@ -145,59 +145,48 @@ def _insert_all(
             value = fields[name]
             if not isinstance(value, kinds) or isinstance(value, bool):
                 raise UsageError(f"line {number}: field {name!r} has the wrong type")
-        row = tuple(fields[name] for name in COLUMNS)
-        position = row[0]
-        assert isinstance(position, int)
-        if position <= last_position:
-            raise ImportRefused(f"line {number}: position {position} does not increase")
-        if fields["prev_hash"] != prev_hash:
+        event = RecordedEvent.from_row(tuple(fields[name] for name in COLUMNS))
+        if event.position <= last_position:
+            raise ImportRefused(f"line {number}: position {event.position} does not increase")
+        if event.prev_hash != prev_hash:
             raise ImportRefused(
                 f"line {number}: hash chain broken (events removed, reordered or edited)"
             )
-        if fields["hash"] != event_hash(prev_hash, *row[HASHED]):  # type: ignore[arg-type]
+        if event.hash != event_hash(prev_hash, *event.as_tuple()[HASHED]):  # type: ignore[arg-type]
             raise ImportRefused(f"line {number}: hash does not match the event (edited)")
-        stream_id, version = fields["stream_id"], fields["stream_version"]
-        (current,) = conn.execute(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
-            (stream_id,),
-        ).fetchone()
-        if version != current + 1:
+        current = batch.stream_version(event.stream_id)
+        if event.stream_version != current + 1:
             raise ImportRefused(
-                f"line {number}: stream {stream_id!r} goes from version {current} to {version}"
+                f"line {number}: stream {event.stream_id!r} goes from version {current} "
+                f"to {event.stream_version}"
             )
         try:
-            decode(str(stream_id), str(fields["event_type"]), row[5], str(fields["data"]))  # type: ignore[arg-type]
+            decode(event.stream_id, event.event_type, event.schema_version, event.data)
+            batch.restore(event)
         except CqrsError as exc:
             raise ImportRefused(f"line {number}: {exc}") from None
-        try:
-            conn.execute(insert, row)
-        except sqlite3.IntegrityError as exc:
-            raise ImportRefused(f"line {number}: {exc}") from None
-        prev_hash, last_position = str(fields["hash"]), position
+        prev_hash, last_position = event.hash, event.position
         if progress is not None and count % 1000 == 999:
             progress(count + 1, 0)
     raise ImportRefused(f"line {number + 1}: the export ends without its trailer (cut short?)")
 
 
-def backup(journal: SqliteJournal, dest: str) -> tuple[int, int]:
-    """A consistent copy of the journal at `dest` (a new file), made with SQLite's
-    online backup while writers go on appending; (events, head position) of the copy."""
+def backup(journal: Journal, dest: str) -> tuple[int, int]:
+    """A consistent copy of the journal at `dest` (a new file), made while writers go on
+    appending; (events, head position) of the copy. Only a journal kept in a file has
+    one to copy: for others, UsageError pointing to `cqrs journal export`."""
+    from .locator import open_journal
 
-    def build(temp: str) -> None:
-        target = sqlite3.connect(temp, isolation_level=None)
-        try:
-            # One step (pages=-1): the copy is one snapshot, taken under a read lock
-            # that, in WAL mode, does not stop writers.
-            journal.backup_to(target)
-        except sqlite3.Error as exc:
-            raise translate(exc, journal.path) from None
-        finally:
-            target.close()
-
-    place_new_file(dest, build, what="backup", exclusive=True)
-    # Read-write, so that closing this last connection removes the -wal and -shm files
-    # a read-only one would leave beside the backup. Reading changes nothing.
-    copy = SqliteJournal.open(dest, create=False)
+    local = journal.local_file()
+    if local is None:
+        raise UsageError(
+            f"{journal.locator} is not kept in a file, so it cannot be backed up as one; "
+            "use `cqrs journal export` instead"
+        )
+    local.backup_to(dest)
+    # Opened for writing (it exists: nothing is created), so that closing this last
+    # connection removes the -wal and -shm files a read-only one would leave beside it.
+    copy = open_journal(dest)
     try:
         return copy.count_after(0), copy.head()
     finally:

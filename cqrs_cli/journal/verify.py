@@ -1,7 +1,8 @@
 """`cqrs journal verify`: prove the journal is what it claims to be.
 
-Checks, in this order: SQLite's own integrity check; the file's schema (markers,
-tables, append-only triggers, journal id); every event in position order (positions
+Checks, in this order: for a journal kept in a file, SQLite's own integrity check and
+the file's schema (markers, tables, append-only triggers, journal id); then, on any
+backend, through the journal contract: every event in position order (positions
 increasing, the hash chain linking each event to the one before, each hash matching
 the event's content, the data decoding as its event type); and per-stream version
 continuity (1, 2, 3 ... in position order). The first fault, by position, fails it.
@@ -18,7 +19,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .sqlite_journal import SqliteJournal
+    from .base import Journal
+    from .records import RecordedEvent
 
 BATCH = 5000
 _BROKEN_LINK = (
@@ -59,27 +61,29 @@ class VerifyReport:
         }
 
 
-def verify(
-    journal: SqliteJournal, progress: Callable[[int, int], None] | None = None
-) -> VerifyReport:
+def verify(journal: Journal, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """A report of what was checked, or JournalFault naming the first bad position."""
     report = VerifyReport()
-    path = journal.path
-    problem = journal.integrity_problem()
-    if problem is not None:
-        raise JournalFault(path, None, f"SQLite integrity check: {problem}")
-    report.checks.append("SQLite integrity check: ok")
-    problem = journal.schema_problem()
-    if problem is not None:
-        raise JournalFault(path, None, problem)
+    path = journal.locator
+    local = journal.local_file()
+    if local is not None:
+        problem = local.integrity_problem()
+        if problem is not None:
+            raise JournalFault(path, None, f"SQLite integrity check: {problem}")
+        report.checks.append("SQLite integrity check: ok")
+        problem = local.schema_problem()
+        if problem is not None:
+            raise JournalFault(path, None, problem)
+        report.checks.append("schema: markers, tables and append-only triggers present")
     report.journal_id = journal.journal_id
-    report.checks.append("schema: markers, tables and append-only triggers present")
 
     total = journal.head()
     faults: list[tuple[int, str]] = []
     event_hash = bulk_event_hash()
     prev_hash = GENESIS
     last_position = 0
+    # Without SQL to check them afterwards, stream versions are checked on the way.
+    versions: dict[str, int] | None = {} if local is None else None
     while not faults:
         events = journal.read_all(after=last_position, limit=BATCH)
         if not events:
@@ -100,19 +104,29 @@ def verify(
             except CqrsError as exc:
                 faults.append((position, str(exc)))
                 break
+            if versions is not None:
+                fault = _version_fault(versions, event)
+                if fault is not None:
+                    faults.append((position, fault))
+                    break
             prev_hash = event.hash
             last_position = position
             report.events += 1
         if progress is not None:
             progress(report.events, max(total, report.events))
-    stream_fault = journal.stream_version_fault()
-    if stream_fault is not None:
-        faults.append(stream_fault)
+    if local is not None:
+        stream_fault = local.stream_version_fault()
+        if stream_fault is not None:
+            faults.append(stream_fault)
     if faults:
         position, problem = min(faults)
         raise JournalFault(path, position, problem)
     report.head = last_position
-    report.streams = journal.stream_count()
+    if versions is not None:
+        report.streams = len(versions)
+    else:
+        assert local is not None
+        report.streams = local.stream_count()
     report.checks.append(
         f"events: {report.events}, positions strictly increasing up to {last_position}"
     )
@@ -121,3 +135,18 @@ def verify(
         f"stream versions: 1, 2, 3 ... in position order, {report.streams} streams"
     )
     return report
+
+
+def _version_fault(versions: dict[str, int], event: RecordedEvent) -> str | None:
+    """What is wrong with `event`'s stream version, given each stream's version so far
+    (the walk in position order); the same faults as JournalFile.stream_version_fault."""
+    before = versions.get(event.stream_id, 0)
+    versions[event.stream_id] = max(before, event.stream_version)
+    if event.stream_version == before + 1:
+        return None
+    if event.stream_version <= before:
+        return (
+            f"stream {event.stream_id!r} version {event.stream_version} "
+            "comes before its predecessor"
+        )
+    return f"stream {event.stream_id!r} jumps to version {event.stream_version}"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterator
 
-    from ..journal.sqlite_journal import SqliteJournal
+    from ..journal.base import Journal
     from ..projection.store import ProjectionStore
     from ..sync.runner import SyncReport
 
@@ -62,10 +62,18 @@ class QueryService:
     Item1: Updated Description
     """
 
-    def __init__(self, store: StorePaths | str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        store: StorePaths | str | os.PathLike[str] | None = None,
+        *,
+        journal: Journal | None = None,
+    ) -> None:
         self.paths = StorePaths.coerce(store)
         self._projection: ProjectionStore | None = None
-        self._journal: SqliteJournal | None = None
+        # A journal object given by the caller (an in-memory one, say) stays the
+        # caller's: it is used instead of the locator in `paths` and never closed here.
+        self._given = journal
+        self._journal: Journal | None = journal
 
     def __enter__(self) -> QueryService:
         return self
@@ -74,10 +82,12 @@ class QueryService:
         self.close()
 
     def close(self) -> None:
-        for handle in (self._projection, self._journal):
-            if handle is not None:
-                handle.close()
-        self._projection = self._journal = None
+        if self._projection is not None:
+            self._projection.close()
+        if self._journal is not None and self._journal is not self._given:
+            self._journal.close()
+        self._projection = None
+        self._journal = self._given
 
     # Consistency
 
@@ -85,7 +95,7 @@ class QueryService:
         """Bring the projection up to date with the journal (read-your-writes)."""
         from ..sync.runner import sync_projection
 
-        return sync_projection(self.paths, rebuild=rebuild)
+        return sync_projection(self.paths, rebuild=rebuild, journal=self._given)
 
     def has_journal(self) -> bool:
         return self._open_journal() is not None
@@ -264,13 +274,11 @@ class QueryService:
 
     # Files
 
-    def _open_journal(self) -> SqliteJournal | None:
+    def _open_journal(self) -> Journal | None:
         if self._journal is None:
-            from ..journal.sqlite_journal import SPEC, SqliteJournal
-            from ..sqlitefile import check_existing
+            from ..journal.locator import find_journal
 
-            if check_existing(self.paths.journal, SPEC):
-                self._journal = SqliteJournal.open(self.paths.journal, create=False, readonly=True)
+            self._journal = find_journal(self.paths.journal)
         return self._journal
 
     def _open_projection(self) -> ProjectionStore | None:
@@ -295,7 +303,7 @@ class QueryService:
         if journal is not None and built_from is not None and built_from != journal.journal_id:
             raise StorageError(
                 f"{projection.path}: projection of another journal ({built_from}), not of "
-                f"{journal.path}: run `cqrs sync` to rebuild it"
+                f"{journal.locator}: run `cqrs sync` to rebuild it"
             )
         return projection
 

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 
+from ..clock import utc_now
 from ..errors import UsageError
 from ..journal.chain import GENESIS
 from ..projection.schema import BUILD_SEARCH_INDEX, DROP_VIEWS, VIEW_VERSIONS
@@ -27,8 +28,7 @@ from ..projection.store import (
     statements,
 )
 from ..record import Record, set_field
-from ..sqlitefile import journal_uri, rollback_quietly, translate
-from ..write.command_service import utc_now
+from ..sqlitefile import rollback_quietly, translate
 from . import bulk
 from .projectors import apply_batch
 
@@ -36,7 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..journal.sqlite_journal import SqliteJournal
+    from ..journal.base import Journal
     from ..paths import StorePaths
 
     Progress = Callable[[int, int], None]
@@ -121,6 +121,7 @@ class Syncer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: Progress | None = None,
         notify: Callable[[str], None] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         if not 1 <= batch_size <= 1_000_000:
             raise UsageError(f"invalid batch size {batch_size}: give 1 to 1000000 events")
@@ -129,7 +130,10 @@ class Syncer:
         self.progress = progress
         self.notify = notify
         """Told each reason for a rebuild, before the rebuild starts (it may be long)."""
-        self._journal: SqliteJournal | None = None
+        # A journal object given by the caller stays the caller's (never closed here);
+        # otherwise the journal is found from `paths.journal`, read-only.
+        self._given = journal
+        self._journal: Journal | None = journal
         self._projection: ProjectionStore | None = None
         self._crash = _CrashHook()
 
@@ -140,22 +144,21 @@ class Syncer:
         self.close()
 
     def close(self) -> None:
-        if self._journal is not None:
+        if self._journal is not None and self._journal is not self._given:
             self._journal.close()
-            self._journal = None
+        self._journal = self._given
         if self._projection is not None:
             self._projection.close()
             self._projection = None
 
-    def _open(self) -> tuple[SqliteJournal, ProjectionStore] | None:
+    def _open(self) -> tuple[Journal, ProjectionStore] | None:
         """Journal (read-only) and projection; None while there is no journal yet."""
         if self._journal is None:
-            from ..journal.sqlite_journal import SPEC, SqliteJournal
-            from ..sqlitefile import check_existing
+            from ..journal.locator import find_journal
 
-            if not check_existing(self.paths.journal, SPEC):
+            self._journal = find_journal(self.paths.journal)
+            if self._journal is None:
                 return None
-            self._journal = SqliteJournal.open(self.paths.journal, create=False, readonly=True)
         if self._projection is None:
             store = ProjectionStore.open(self.paths.projection, create=True, readonly=False)
             assert store is not None
@@ -183,7 +186,7 @@ class Syncer:
         except sqlite3.Error as exc:
             raise translate(exc, projection.path) from None
 
-    def _rebuild_reasons(self, journal: SqliteJournal, projection: ProjectionStore) -> list[str]:
+    def _rebuild_reasons(self, journal: Journal, projection: ProjectionStore) -> list[str]:
         reasons = []
         built_from = projection.meta("journal_id")
         if built_from is not None and built_from != journal.journal_id:
@@ -204,7 +207,7 @@ class Syncer:
                 reasons.append(reason)
         return reasons
 
-    def _replaced_journal(self, journal: SqliteJournal, projection: ProjectionStore) -> str | None:
+    def _replaced_journal(self, journal: Journal, projection: ProjectionStore) -> str | None:
         """Why the journal is not the one the projection was synced from, though its id
         is (it was restored from a backup, say): the event at the checkpoint is gone,
         or is another event."""
@@ -229,7 +232,7 @@ class Syncer:
             )
         return None
 
-    def _catch_up(self, journal: SqliteJournal, projection: ProjectionStore) -> SyncReport:
+    def _catch_up(self, journal: Journal, projection: ProjectionStore) -> SyncReport:
         conn = projection.conn
         start = end = projection.checkpoint()
         total = max(journal.head() - start, 0)
@@ -267,7 +270,7 @@ class Syncer:
 
     def _rebuild(
         self,
-        journal: SqliteJournal,
+        journal: Journal,
         projection: ProjectionStore,
         reasons: tuple[str, ...],
         *,
@@ -278,7 +281,11 @@ class Syncer:
         (bulk.py), else through the projectors; item_search is built once at the end
         with FTS5's 'rebuild' instead of row by row."""
         conn = projection.conn
-        bulk.attach(conn, journal_uri(self.paths.journal))
+        # The bulk SQL needs the journal's own file, attached to the projection's
+        # connection; a journal without one is replayed through the projectors.
+        local = journal.local_file()
+        if local is not None:
+            bulk.attach(conn, local.sqlite_uri())
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -289,7 +296,7 @@ class Syncer:
                 for statement in statements(DROP_VIEWS):
                     conn.execute(statement)
                 create_views(conn, triggers=False)
-                built = bulk.build(conn, self._crash.reached)
+                built = bulk.build(conn, self._crash.reached) if local is not None else None
                 if built is None:
                     # Some event needs upcasting: replay through the Python projectors.
                     built = self._replay(conn, journal)
@@ -303,12 +310,13 @@ class Syncer:
                 rollback_quietly(conn)
                 raise
         finally:
-            bulk.detach(conn)
+            if local is not None:
+                bulk.detach(conn)
         if self.progress is not None:
             self.progress(applied, applied)
         return SyncReport(applied, 0, end, rebuilt=not first, reasons=reasons)
 
-    def _replay(self, conn: sqlite3.Connection, journal: SqliteJournal) -> tuple[int, int, str]:
+    def _replay(self, conn: sqlite3.Connection, journal: Journal) -> tuple[int, int, str]:
         """Every event through the Python projectors (which upcast old versions)."""
         total = journal.head()
         applied = end = 0
@@ -326,7 +334,7 @@ class Syncer:
                 self.progress(applied, max(total, applied))
 
     def _advance(
-        self, conn: sqlite3.Connection, journal: SqliteJournal, position: int, last_hash: str
+        self, conn: sqlite3.Connection, journal: Journal, position: int, last_hash: str
     ) -> None:
         """Move every view's checkpoint to `position` and note the hash of the event
         there, by which the next sync recognises the journal (inside the batch's
@@ -376,8 +384,13 @@ class Syncer:
 
 
 def sync_projection(
-    paths: StorePaths, *, rebuild: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
+    paths: StorePaths,
+    *,
+    rebuild: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    journal: Journal | None = None,
 ) -> SyncReport:
-    """Sync once from Python: `sync_projection(StorePaths.resolve(home="/tmp/store"))`."""
-    with Syncer(paths, batch_size=batch_size) as syncer:
+    """Sync once from Python: `sync_projection(StorePaths.resolve(home="/tmp/store"))`.
+    `journal`: a journal object to sync from instead of the one `paths` names."""
+    with Syncer(paths, batch_size=batch_size, journal=journal) as syncer:
         return syncer.run(rebuild=rebuild)

@@ -8,8 +8,7 @@ on. If another writer got there first, the command is decided again on the new s
 
 from __future__ import annotations
 
-import time
-
+from ..clock import utc_now
 from ..domain.codec import decode, encode
 from ..domain.item import (
     Command,
@@ -41,12 +40,6 @@ MAX_ATTEMPTS = 50
 """Decide-and-append rounds before giving up on an item that keeps changing."""
 
 MAX_KEY_LENGTH = 200
-
-
-def utc_now() -> str:
-    """The current time in UTC, ISO 8601 with microseconds and a Z."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
 def _check_token(name: str, value: str | None) -> str | None:
@@ -86,6 +79,7 @@ class CommandService:
     ) -> None:
         self.paths = StorePaths.coerce(store) if journal is None else None
         self._journal = journal
+        self._writable = journal is not None
         self._clock = clock
         self._new_id = new_id
 
@@ -246,15 +240,21 @@ class CommandService:
         return summary
 
     def _open(self, *, create: bool) -> Journal | None:
-        if self._journal is None:
-            from ..journal.sqlite_journal import SPEC, SqliteJournal
-            from ..sqlitefile import check_existing
+        """The journal; for a dry run (`create` unset) a read-only one, or None when
+        there is none yet: a dry run creates nothing."""
+        if self._journal is not None and (self._writable or not create):
+            return self._journal
+        from ..journal.locator import find_journal, open_journal
 
-            assert self.paths is not None
-            path = self.paths.journal
-            if not create and not check_existing(path, SPEC):
-                return None  # a dry run against a journal that does not exist yet
-            self._journal = SqliteJournal.open(path)
+        assert self.paths is not None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if create:
+            self._journal = open_journal(self.paths.journal)
+        else:
+            self._journal = find_journal(self.paths.journal)
+        self._writable = create
         return self._journal
 
     def close(self) -> None:

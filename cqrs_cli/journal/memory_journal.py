@@ -1,0 +1,247 @@
+"""A journal held in this process's memory: the second backend of the contract.
+
+For the Python API (a CommandService and a QueryService over one in-memory journal,
+nothing on disk) and for fast tests. It keeps every promise of journal/base.py within
+one process: batches are all or nothing, positions follow commit order, the hash chain
+is computed as on disk, and threads are serialised by one lock, held by a batch from
+its start to its commit as SQLite's write lock is. Nothing survives the process.
+
+    journal = MemoryJournal()
+    CommandService(journal=journal).create_item("Item1")
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..errors import StorageError, WrongExpectedVersion
+from ..ids import new_uuid
+from .appends import append_once
+from .chain import GENESIS, event_hash
+from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+class MemoryJournal:
+    def __init__(self, journal_id: str | None = None) -> None:
+        self._id = journal_id or new_uuid()
+        self._events: list[RecordedEvent] = []
+        self._streams: dict[str, list[RecordedEvent]] = {}
+        self._keys: dict[str, list[RecordedEvent]] = {}
+        # Re-entrant, so that a reader in the thread holding a batch can still read.
+        self._lock = threading.RLock()
+
+    @property
+    def journal_id(self) -> str:
+        return self._id
+
+    @property
+    def locator(self) -> str:
+        return f"memory:{self._id}"
+
+    def local_file(self) -> None:
+        return None
+
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        with self._lock:
+            return list(self._streams.get(stream_id, ()))
+
+    def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
+        with self._lock:
+            return list(self._keys.get(key, ()))
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: AppendMetadata,
+    ) -> AppendResult:
+        return append_once(self.batch(), stream_id, expected_version, events, metadata)
+
+    def batch(self) -> MemoryBatch:
+        return MemoryBatch(self)
+
+    def read_all(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        *,
+        stream_id: str | None = None,
+        event_type: str | None = None,
+    ) -> list[RecordedEvent]:
+        with self._lock:
+            source = self._events if stream_id is None else self._streams.get(stream_id, [])
+            start = _first_after(source, after)
+            found: list[RecordedEvent] = []
+            for event in source[start:]:
+                if len(found) >= limit:
+                    break
+                if event_type is None or event.event_type == event_type:
+                    found.append(event)
+            return found
+
+    def head(self) -> int:
+        with self._lock:
+            return self._events[-1].position if self._events else 0
+
+    def count_after(self, position: int) -> int:
+        with self._lock:
+            return len(self._events) - _first_after(self._events, position)
+
+    def close(self) -> None:
+        """Nothing to release: the events stay for other holders of this object."""
+
+    def __enter__(self) -> MemoryJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _commit(self, events: list[RecordedEvent]) -> None:
+        for event in events:
+            self._events.append(event)
+            self._streams.setdefault(event.stream_id, []).append(event)
+            if event.idempotency_key is not None:
+                self._keys.setdefault(event.idempotency_key, []).append(event)
+
+
+def _first_after(events: list[RecordedEvent], position: int) -> int:
+    """The index of the first event with a position above `position` (binary search:
+    positions increase along the list)."""
+    low, high = 0, len(events)
+    while low < high:
+        middle = (low + high) // 2
+        if events[middle].position <= position:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+class MemoryBatch:
+    """A transaction on a MemoryJournal: appends are buffered and become visible to
+    others only at a commit, all together."""
+
+    def __init__(self, journal: MemoryJournal) -> None:
+        self._journal = journal
+        self._pending: list[RecordedEvent] = []
+        self._versions: dict[str, int] = {}
+        self._pending_streams: dict[str, list[RecordedEvent]] = {}
+        self._pending_keys: dict[str, list[RecordedEvent]] = {}
+        self._prev_hash = GENESIS
+        self._next_position = 1
+
+    def __enter__(self) -> MemoryBatch:
+        journal = self._journal
+        journal._lock.acquire()
+        last = journal._events[-1] if journal._events else None
+        self._prev_hash = last.hash if last is not None else GENESIS
+        self._next_position = last.position + 1 if last is not None else 1
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        try:
+            if exc_type is None:
+                self._journal._commit(self._pending)
+        finally:
+            self._pending = []
+            self._pending_streams = {}
+            self._pending_keys = {}
+            self._journal._lock.release()
+
+    def _version(self, stream_id: str) -> int:
+        version = self._versions.get(stream_id)
+        if version is None:
+            stored = self._journal._streams.get(stream_id)
+            version = stored[-1].stream_version if stored else 0
+        return version
+
+    def stream_version(self, stream_id: str) -> int:
+        version = self._version(stream_id)
+        self._versions[stream_id] = version
+        return version
+
+    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        found: dict[str, list[RecordedEvent]] = {}
+        for stream_id in dict.fromkeys(stream_ids):
+            events = self._journal._streams.get(stream_id, []) + self._pending_streams.get(
+                stream_id, []
+            )
+            if events:
+                found[stream_id] = events
+            self._versions[stream_id] = events[-1].stream_version if events else 0
+        return found
+
+    def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        found: dict[str, list[RecordedEvent]] = {}
+        for key in dict.fromkeys(keys):
+            events = self._journal._keys.get(key, []) + self._pending_keys.get(key, [])
+            if events:
+                found[key] = events
+        return found
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: AppendMetadata,
+    ) -> list[RecordedEvent]:
+        actual = self._versions.get(stream_id)
+        if actual is None:
+            raise RuntimeError(f"append to stream {stream_id!r} without reading its version")
+        if actual != expected_version:
+            raise WrongExpectedVersion(stream_id, expected_version, actual)
+        recorded: list[RecordedEvent] = []
+        version = expected_version
+        for event in events:
+            version += 1
+            fields = (
+                event.event_id,
+                stream_id,
+                version,
+                event.event_type,
+                event.schema_version,
+                event.data,
+                metadata.recorded_at,
+                metadata.command_id,
+                metadata.idempotency_key,
+                metadata.correlation_id,
+            )
+            digest = event_hash(self._prev_hash, *fields)
+            recorded.append(
+                RecordedEvent.from_row((self._next_position, *fields, self._prev_hash, digest))
+            )
+            self._prev_hash = digest
+            self._next_position += 1
+        self._buffer(recorded)
+        self._versions[stream_id] = version
+        return recorded
+
+    def restore(self, event: RecordedEvent) -> None:
+        if event.position < self._next_position:
+            raise StorageError(
+                f"position {event.position} does not increase "
+                f"(the journal is at {self._next_position - 1})"
+            )
+        version = self._version(event.stream_id)
+        if event.stream_version != version + 1:
+            raise StorageError(
+                f"stream {event.stream_id!r} goes from version {version} to {event.stream_version}"
+            )
+        self._buffer([event])
+        self._versions[event.stream_id] = event.stream_version
+        self._prev_hash = event.hash
+        self._next_position = event.position + 1
+
+    def _buffer(self, events: list[RecordedEvent]) -> None:
+        self._pending += events
+        for event in events:
+            self._pending_streams.setdefault(event.stream_id, []).append(event)
+            key = event.idempotency_key
+            if key is not None:
+                self._pending_keys.setdefault(key, []).append(event)
