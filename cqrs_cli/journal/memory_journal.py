@@ -31,6 +31,7 @@ class MemoryJournal:
         self._events: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._keys: dict[str, list[RecordedEvent]] = {}
+        self._event_ids: set[str] = set()
         # Re-entrant, so that a reader in the thread holding a batch can still read.
         self._lock = threading.RLock()
 
@@ -103,6 +104,7 @@ class MemoryJournal:
 
     def _commit(self, events: list[RecordedEvent]) -> None:
         for event in events:
+            self._event_ids.add(event.event_id)
             self._events.append(event)
             self._streams.setdefault(event.stream_id, []).append(event)
             if event.idempotency_key is not None:
@@ -132,6 +134,7 @@ class MemoryBatch:
         self._versions: dict[str, int] = {}
         self._pending_streams: dict[str, list[RecordedEvent]] = {}
         self._pending_keys: dict[str, list[RecordedEvent]] = {}
+        self._pending_ids: set[str] = set()
         self._prev_hash = GENESIS
         self._next_position = 1
 
@@ -151,21 +154,32 @@ class MemoryBatch:
             self._pending = []
             self._pending_streams = {}
             self._pending_keys = {}
+            self._pending_ids = set()
             self._journal._lock.release()
 
     def _version(self, stream_id: str) -> int:
+        """The stream's version: the batch's own appends first, then the committed ones."""
         version = self._versions.get(stream_id)
         if version is None:
-            stored = self._journal._streams.get(stream_id)
+            stored = self._pending_streams.get(stream_id) or self._journal._streams.get(stream_id)
             version = stored[-1].stream_version if stored else 0
         return version
 
+    def _new_round(self) -> None:
+        # The contract's rule, kept as the SQLite batch keeps it: an append must follow
+        # a read of its stream's version in the same round.
+        self._versions.clear()
+
     def stream_version(self, stream_id: str) -> int:
-        version = self._version(stream_id)
-        self._versions[stream_id] = version
+        version = self._versions.get(stream_id)
+        if version is None:
+            self._new_round()
+            version = self._version(stream_id)
+            self._versions[stream_id] = version
         return version
 
     def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        self._new_round()
         found: dict[str, list[RecordedEvent]] = {}
         for stream_id in dict.fromkeys(stream_ids):
             events = self._journal._streams.get(stream_id, []) + self._pending_streams.get(
@@ -177,6 +191,7 @@ class MemoryBatch:
         return found
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        self._new_round()
         found: dict[str, list[RecordedEvent]] = {}
         for key in dict.fromkeys(keys):
             events = self._journal._keys.get(key, []) + self._pending_keys.get(key, [])
@@ -239,6 +254,16 @@ class MemoryBatch:
         self._next_position = event.position + 1
 
     def _buffer(self, events: list[RecordedEvent]) -> None:
+        """Add `events` to the batch; StorageError if an event id is stored already (as
+        SQLite's unique index refuses it), after which the batch must be abandoned."""
+        for event in events:
+            event_id = event.event_id
+            if event_id in self._pending_ids or event_id in self._journal._event_ids:
+                raise StorageError(
+                    f"{self._journal.locator}: append refused: event_id {event_id!r} "
+                    "is stored already"
+                )
+            self._pending_ids.add(event_id)
         self._pending += events
         for event in events:
             self._pending_streams.setdefault(event.stream_id, []).append(event)

@@ -1,9 +1,10 @@
-"""JournalBatch (`SqliteJournal.batch()`): many appends in one write transaction.
+"""The journal contract, batches (`Journal.batch()`): many appends in one transaction.
+Every test runs against every backend (tests/journal_backends.py).
 
 Tested through the public interface only, with rounds (a read of some streams, then
-appends to them) sized for every insert path: fewer than 200 rows (executemany), 200 or
-more (one bulk statement), more than 1000 (several); rows buffered by a round are
-inserted by the next read or at commit, so errors may surface at either:
+appends to them) sized for every insert path of the SQLite backend: fewer than 200 rows
+(executemany), 200 or more (one bulk statement), more than 1000 (several); rows buffered
+by a round are inserted by the next read or at commit, so errors may surface at either:
 
 - batches of many sizes and round shapes round-trip exactly: what `append` returned is
   what the journal holds (all 13 fields), positions 1..N without gaps, the hash chain
@@ -14,24 +15,25 @@ inserted by the next read or at commit, so errors may surface at either:
   a round is being inserted at that moment;
 - a failing insert (a duplicate event_id) is reported as StorageError "append refused"
   and writes nothing;
-- afterwards the journal is usable: single appends, later batches, other connections.
+- afterwards the journal is usable: single appends, later batches, other handles.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 from common import assert_chain_intact
+from journal_backends import Backend, backend, journal
 
 from cqrs_cli.errors import StorageError, WrongExpectedVersion
+from cqrs_cli.journal.base import Journal, JournalBatch
 from cqrs_cli.journal.chain import GENESIS
 from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
-from cqrs_cli.journal.sqlite_journal import JournalBatch, SqliteJournal
 from cqrs_cli.journal.verify import verify
+
+__all__ = ["backend", "journal"]  # the fixtures, imported for pytest
 
 RECORDED_AT = "2024-01-02T03:04:05.000006Z"
 
@@ -40,18 +42,6 @@ Command = tuple[str, int]
 
 History = dict[str, list[RecordedEvent]]
 """What each stream holds, as the test expects it."""
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Path:
-    return tmp_path / "journal.db"
-
-
-@pytest.fixture
-def journal(journal_path: Path) -> Iterator[SqliteJournal]:
-    opened = SqliteJournal.open(str(journal_path))
-    yield opened
-    opened.close()
 
 
 # --- Helpers ---------------------------------------------------------------------------------
@@ -143,7 +133,7 @@ def run_round(
 
 
 def run_batch(
-    journal: SqliteJournal, rounds: Sequence[Sequence[Command]], history: History, events: Events
+    journal: Journal, rounds: Sequence[Sequence[Command]], history: History, events: Events
 ) -> list[RecordedEvent]:
     """All `rounds` in one batch; the events `append` returned, in order."""
     appended: list[RecordedEvent] = []
@@ -160,7 +150,7 @@ def history_of(events: Sequence[RecordedEvent]) -> History:
     return history
 
 
-def read_everything(journal: SqliteJournal) -> list[RecordedEvent]:
+def read_everything(journal: Journal) -> list[RecordedEvent]:
     events: list[RecordedEvent] = []
     while page := journal.read_all(after=events[-1].position if events else 0, limit=1000):
         events += page
@@ -171,7 +161,7 @@ def assert_same_events(got: Sequence[RecordedEvent], expected: Sequence[Recorded
     assert [e.as_tuple() for e in got] == [e.as_tuple() for e in expected]
 
 
-def assert_journal_sound(journal: SqliteJournal, expected: Sequence[RecordedEvent]) -> None:
+def assert_journal_sound(journal: Journal, expected: Sequence[RecordedEvent]) -> None:
     """The journal holds exactly `expected`, at positions 1..N, chained, verifiable."""
     stored = read_everything(journal)
     assert_same_events(stored, expected)
@@ -182,30 +172,15 @@ def assert_journal_sound(journal: SqliteJournal, expected: Sequence[RecordedEven
     assert report.streams == len({e.stream_id for e in expected})
 
 
-def assert_write_lock_free(path: Path) -> None:
-    """No transaction is left open on the file: another connection takes the write lock
-    at once (a leftover BEGIN IMMEDIATE would make this "database is locked")."""
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=0)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
-
-
 def assert_unchanged_and_usable(
-    journal: SqliteJournal, path: Path, before: Sequence[RecordedEvent]
+    journal: Journal, backend: Backend, before: Sequence[RecordedEvent]
 ) -> None:
-    """After a batch that failed: the journal holds `before`, for this connection and a
-    new one, the write lock is free, and a plain append continues the positions and the
+    """After a batch that failed: the journal holds `before`, for this handle and a new
+    one, the write lock is free, and a plain append continues the positions and the
     chain."""
     assert_same_events(read_everything(journal), before)
-    assert_write_lock_free(path)
-    other = SqliteJournal.open(str(path))
-    try:
-        assert_same_events(read_everything(other), before)
-    finally:
-        other.close()
+    backend.assert_lock_free(journal)
+    assert_same_events(read_everything(backend.another_handle(journal)), before)
     (added,) = journal.append(
         "After",
         0,
@@ -217,7 +192,7 @@ def assert_unchanged_and_usable(
     assert_journal_sound(journal, [*before, added])
 
 
-def prefill(journal: SqliteJournal) -> list[RecordedEvent]:
+def prefill(journal: Journal) -> list[RecordedEvent]:
     """A few events appended one command at a time, outside any batch."""
     events = Events("old")
     added: list[RecordedEvent] = []
@@ -239,7 +214,7 @@ ROUND_SHAPES = {
 
 @pytest.mark.parametrize("shape", list(ROUND_SHAPES))
 @pytest.mark.parametrize("total", SIZES)
-def test_a_batch_round_trips_exactly(journal: SqliteJournal, total: int, shape: str) -> None:
+def test_a_batch_round_trips_exactly(journal: Journal, total: int, shape: str) -> None:
     history: History = {}
     appended = run_batch(journal, plan(total, ROUND_SHAPES[shape]), history, Events())
     assert len(appended) == total
@@ -250,7 +225,7 @@ def test_a_batch_round_trips_exactly(journal: SqliteJournal, total: int, shape: 
 
 @pytest.mark.parametrize("total", [150, 1201])
 def test_a_batch_continues_the_positions_and_chain_of_a_journal(
-    journal: SqliteJournal, total: int
+    journal: Journal, total: int
 ) -> None:
     before = prefill(journal)
     history = history_of(before)
@@ -264,7 +239,7 @@ def test_a_batch_continues_the_positions_and_chain_of_a_journal(
     assert_journal_sound(journal, [*before, *appended])
 
 
-def test_two_batches_in_a_row_continue_each_other(journal: SqliteJournal) -> None:
+def test_two_batches_in_a_row_continue_each_other(journal: Journal) -> None:
     history: History = {}
     events = Events()
     first = run_batch(journal, plan(1234, (1000, 137)), history, events)
@@ -274,20 +249,20 @@ def test_two_batches_in_a_row_continue_each_other(journal: SqliteJournal) -> Non
 
 
 def test_an_empty_batch_writes_nothing_and_releases_the_lock(
-    journal: SqliteJournal, journal_path: Path
+    journal: Journal, backend: Backend
 ) -> None:
     before = prefill(journal)
     with journal.batch() as batch:
         assert batch.read_streams(["Old0", "Nothing"]) == {"Old0": before[:2]}
     assert_same_events(read_everything(journal), before)
-    assert_write_lock_free(journal_path)
+    backend.assert_lock_free(journal)
 
 
 # --- 2. Reads inside a batch see the batch's own appends ------------------------------------
 
 
 @pytest.mark.parametrize("first_round", [5, 300, 1500])
-def test_reads_in_a_batch_see_its_own_appends(journal: SqliteJournal, first_round: int) -> None:
+def test_reads_in_a_batch_see_its_own_appends(journal: Journal, first_round: int) -> None:
     """Round 1 appends one event to each of `first_round` streams (5: executemany; 300:
     one bulk statement; 1500: two, and reads of more than 500 stream ids)."""
     events = Events()
@@ -351,7 +326,7 @@ def test_reads_in_a_batch_see_its_own_appends(journal: SqliteJournal, first_roun
 
 
 def test_appending_without_reading_the_stream_this_round_is_refused(
-    journal: SqliteJournal, journal_path: Path
+    journal: Journal, backend: Backend
 ) -> None:
     events = Events()
     refused = "without reading its version"
@@ -362,7 +337,7 @@ def test_appending_without_reading_the_stream_this_round_is_refused(
         batch.append("Item1", 0, events.new(1), events.metadata())
         batch.read_streams(["Item2"])  # a new round: Item1's version is not known
         batch.append("Item1", 1, events.new(1, 2), events.metadata())
-    assert_unchanged_and_usable(journal, journal_path, [])
+    assert_unchanged_and_usable(journal, backend, [])
 
 
 # --- 3. A block that raises writes nothing ----------------------------------------------------
@@ -375,7 +350,7 @@ round 1's 300 rows to the insert; once a later read has waited for every insert.
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_a_block_that_raises_writes_nothing(
-    journal: SqliteJournal, journal_path: Path, moment: str, error: type[BaseException]
+    journal: Journal, backend: Backend, moment: str, error: type[BaseException]
 ) -> None:
     before = prefill(journal)
     history = history_of(before)
@@ -389,7 +364,7 @@ def test_a_block_that_raises_writes_nothing(
         if moment == "after-idempotency-read":
             assert batch.find_by_idempotency_keys(["evt-key-0"])
         raise error("stop here")
-    assert_unchanged_and_usable(journal, journal_path, before)
+    assert_unchanged_and_usable(journal, backend, before)
     # The same events again, to the last field (ids included): none of them was kept.
     stored = read_everything(journal)
     appended = run_batch(journal, rounds, history_of(stored), Events())
@@ -419,7 +394,7 @@ FAILURES = {
 
 
 def failing_batch(
-    journal: SqliteJournal,
+    journal: Journal,
     sizes: Sequence[int],
     duplicate: tuple[int, int] | None,
     duplicate_id: str,
@@ -448,8 +423,8 @@ def failing_batch(
     ids=list(FAILURES),
 )
 def test_a_failing_insert_is_reported_and_writes_nothing(
-    journal: SqliteJournal,
-    journal_path: Path,
+    journal: Journal,
+    backend: Backend,
     sizes: list[int],
     duplicate: tuple[int, int],
     duplicate_id: str,
@@ -464,8 +439,8 @@ def test_a_failing_insert_is_reported_and_writes_nothing(
     with pytest.raises(StorageError, match="append refused") as caught:
         failing_batch(journal, sizes, duplicate, duplicate_id, read_after)
     assert "event_id" in str(caught.value)
-    assert str(journal_path) in str(caught.value)
-    assert_unchanged_and_usable(journal, journal_path, before)
+    assert journal.locator in str(caught.value)
+    assert_unchanged_and_usable(journal, backend, before)
     # The same batch without the duplicate goes in: none of its ids was kept.
     stored = read_everything(journal)
     appended = failing_batch(journal, sizes, None, "", read_after)
@@ -476,7 +451,7 @@ def test_a_failing_insert_is_reported_and_writes_nothing(
 # --- 5. Single appends after a big batch -------------------------------------------------------
 
 
-def test_single_appends_work_after_a_big_batch(journal: SqliteJournal, journal_path: Path) -> None:
+def test_single_appends_work_after_a_big_batch(journal: Journal, backend: Backend) -> None:
     events = Events()
     history: History = {}
     appended = run_batch(journal, plan(2345, (1000, 137)), history, events)
@@ -516,8 +491,4 @@ def test_single_appends_work_after_a_big_batch(journal: SqliteJournal, journal_p
 
     everything = [*appended, single, other]
     assert_journal_sound(journal, everything)
-    reopened = SqliteJournal.open(str(journal_path))
-    try:
-        assert_same_events(read_everything(reopened), everything)
-    finally:
-        reopened.close()
+    assert_same_events(read_everything(backend.another_handle(journal)), everything)
