@@ -1,6 +1,6 @@
 """Opening, recognising and creating the SQLite files cqrs owns (journal and projection).
 
-Rules measured on this machine (docs in ENGINEERING.md, section 2):
+Rules measured on this machine (docs/architecture.md, Storage rules 1, 3, 5-7):
 - a text file opens without error and fails at the first query, and an empty file is
   silently taken as a new database: so an existing file's header is read and checked
   *before* SQLite touches it, and a file that is not ours is left byte for byte alone;
