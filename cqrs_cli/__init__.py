@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         StorageError,
         UsageError,
     )
+    from .journal.memory_journal import MemoryJournal
     from .paths import StorePaths
     from .read.models import HistoryEntry, ItemView, Status
     from .read.query_service import QueryService
@@ -35,6 +36,7 @@ __all__ = [
     "CqrsError",
     "HistoryEntry",
     "ItemView",
+    "MemoryJournal",
     "NotFoundError",
     "QueryService",
     "StaleReadError",
@@ -52,6 +54,7 @@ _LAZY = {
     "CommandService": ".write.command_service",
     "WriteResult": ".write.results",
     "StorePaths": ".paths",
+    "MemoryJournal": ".journal.memory_journal",
     "QueryService": ".read.query_service",
     "ItemView": ".read.models",
     "HistoryEntry": ".read.models",

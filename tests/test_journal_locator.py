@@ -4,6 +4,7 @@ the services running on a journal object (the in-memory backend) with no file at
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,22 @@ def test_the_services_work_on_an_in_memory_journal(tmp_path: Path) -> None:
         assert queries.list_all_items() == ["Item1", "Item3"]
     assert not [name for name in os.listdir(tmp_path) if "journal" in name]
     assert journal.head() == 5  # the caller's journal outlives the services
+
+
+def test_the_readme_python_examples_run_as_written(tmp_path: Path) -> None:
+    """Every ```python block of the README's Python API section runs and prints what its
+    comments say it prints."""
+    import contextlib
+    import io
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    blocks = [textwrap.dedent(b) for b in re.findall(r"```python\n(.*?)```", section, re.S)]
+    assert len(blocks) >= 2
+    for block in blocks:
+        expected = re.findall(r"print\(.*\)  # (.*)", block)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile("import tempfile\n" + block, "README.md", "exec"), {})
+        assert printed.getvalue().splitlines() == expected
