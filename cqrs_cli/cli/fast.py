@@ -7,9 +7,16 @@ forms. Anything it does not fully understand (help, a typo, a bad number, an unk
 option) returns None and the typer application handles the call, so every error
 message and all help come from one place. tests/test_cli_fast_path.py runs the same
 argv through both parsers and requires identical results.
+
+The hot commands' tables are built from their declarations in item_params.py, which
+typer's parameters are built from too. The global options are declared here and on the
+typer application's callback (app.py); a test compares the two.
 """
 
 from __future__ import annotations
+
+from .item_params import ITEM_COMMANDS, Param
+from .item_params import MAX_INT as MAX_INT  # journal_commands.py imports it from here
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,63 +25,42 @@ if TYPE_CHECKING:
 GLOBAL_VALUES = {"--journal": "journal", "--projection": "projection", "--home": "home"}
 GLOBAL_FLAGS = {"--debug": "debug", "-q": "quiet", "--quiet": "quiet"}
 
-_WRITE_VALUES = {
-    "--expect-version": "expect_version",
-    "--idempotency-key": "idempotency_key",
-    "--correlation-id": "correlation_id",
-}
-_QUIET = {"-q": "quiet", "--quiet": "quiet"}
-_WRITE_FLAGS = {"--dry-run": "dry_run", "--json": "as_json", "--sync": "sync", **_QUIET}
-_READ_VALUES = {"--min-position": "min_position", "--wait": "wait"}
-_READ_FLAGS = {
-    "--json": "as_json",
-    "--sync": "sync",
-    "--include-deleted": "include_deleted",
-    **_QUIET,
-}
 
-MAX_INT = 2**63 - 1
-"""The largest count or position: SQLite's integers are 64-bit."""
-MAX_WAIT = 86400.0 * 366
+class Number:
+    """Converts an option's value as typer does (int() or float()); a value out of the
+    declared range raises ValueError too, so that typer reports it."""
 
+    __slots__ = ("max", "min", "type")
 
-def _count(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= MAX_INT:
-        raise ValueError(text)
-    return value
+    def __init__(self, param: Param) -> None:
+        self.type = param.type
+        self.min = param.min
+        self.max = param.max
 
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= MAX_WAIT:
-        raise ValueError(text)
-    return value
-
-
-# Options whose values are numbers; a value that does not convert, or is out of range,
-# goes to typer, which reports it (the typer options declare the same ranges).
-_CONVERT: dict[str, Callable[[str], object]] = {
-    "expect_version": _count,
-    "min_position": _count,
-    "limit": _count,
-    "wait": _seconds,
-}
+    def __call__(self, text: str) -> object:
+        value = self.type(text)
+        low, high = self.min, self.max
+        if not ((low is None or low <= value) and (high is None or value <= high)):
+            raise ValueError(text)  # NaN too: typer decides about it
+        return value
 
 
 class Spec:
-    __slots__ = ("flags", "positional", "run", "values")
+    """A hot command's tables, built from its declared parameters (item_params.py):
+    `values` and `flags` map each option name the fast path takes to its parameter,
+    `convert` the numeric ones to their conversion, `defaults` each option to its
+    default (what typer passes when the option is not given)."""
 
-    def __init__(
-        self,
-        positional: tuple[str, ...],
-        values: dict[str, str],
-        flags: dict[str, str],
-        run: Callable[..., int],
-    ) -> None:
-        self.positional = positional
-        self.values = values
-        self.flags = flags
+    __slots__ = ("convert", "defaults", "flags", "positional", "run", "values")
+
+    def __init__(self, params: tuple[Param, ...], run: Callable[..., int]) -> None:
+        options = [p for p in params if not p.is_argument]
+        taken = [p for p in options if p.fast]
+        self.positional = tuple(p.dest for p in params if p.is_argument)
+        self.values = {name: p.dest for p in taken if not p.is_flag for name in p.names}
+        self.flags = {name: p.dest for p in taken if p.is_flag for name in p.names}
+        self.convert = {p.dest: Number(p) for p in taken if p.type in (int, float)}
+        self.defaults = {p.dest: p.default for p in options}
         self.run = run
 
 
@@ -99,23 +85,15 @@ def _list(**options: object) -> int:
     return run_list(**options)  # type: ignore[arg-type]
 
 
-COMMANDS: dict[str, Spec] = {
-    "create": Spec(
-        ("item_id",),
-        {"-d": "description", "--description": "description", **_WRITE_VALUES},
-        _WRITE_FLAGS,
-        _write("create"),
-    ),
-    "update": Spec(("item_id", "description"), _WRITE_VALUES, _WRITE_FLAGS, _write("update")),
-    "delete": Spec(("item_id",), _WRITE_VALUES, _WRITE_FLAGS, _write("delete")),
-    "get": Spec(("item_id",), _READ_VALUES, _READ_FLAGS, _get),
-    "list": Spec(
-        (),
-        {**_READ_VALUES, "--limit": "limit", "--prefix": "prefix", "--after": "after"},
-        {**_READ_FLAGS, "--nl": "nl"},
-        _list,
-    ),
+_RUN: dict[str, Callable[..., int]] = {
+    "create": _write("create"),
+    "update": _write("update"),
+    "delete": _write("delete"),
+    "get": _get,
+    "list": _list,
 }
+COMMANDS: dict[str, Spec] = {name: Spec(ITEM_COMMANDS[name], run) for name, run in _RUN.items()}
+"""The hot commands, `cqrs item NAME`."""
 
 
 def _split(token: str) -> tuple[str, str | None]:
@@ -149,7 +127,7 @@ def dispatch(argv: list[str]) -> int | None:
     if n - i < 2 or argv[i] != "item" or argv[i + 1] not in COMMANDS:
         return None
     spec = COMMANDS[argv[i + 1]]
-    options: dict[str, object] = {}
+    options = dict(spec.defaults)
     positional: list[str] = []
     i += 2
     while i < n:
@@ -167,7 +145,7 @@ def dispatch(argv: list[str]) -> int | None:
                         return None
                     inline, i = argv[i + 1], i + 1
                 key = spec.values[name]
-                convert = _CONVERT.get(key)
+                convert = spec.convert.get(key)
                 if convert is None:
                     options[key] = inline
                 else:

@@ -1,88 +1,65 @@
-"""Options shared by several typer commands, declared once."""
+"""The item commands' typer parameters, built from their declarations in item_params.py
+(the fast path, fast.py, builds its tables from the same declarations)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
-from .fast import MAX_INT, MAX_WAIT
+from .item_params import ITEM_COMMANDS, Param
 
-ExpectVersion = Annotated[
-    int | None,
-    typer.Option(
-        "--expect-version",
-        metavar="N",
-        min=0,
-        max=MAX_INT,
-        help="Fail with exit 4 unless the item is at version N (0: never written).",
-        show_default=False,
-    ),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    typer.Option(
-        "--idempotency-key",
-        metavar="KEY",
-        help="Apply at most once: a retry with the same KEY appends nothing and exits 0.",
-        show_default=False,
-    ),
-]
-CorrelationId = Annotated[
-    str | None,
-    typer.Option(
-        "--correlation-id",
-        metavar="ID",
-        help="Stored in the events' metadata, to tie them to a wider operation.",
-        show_default=False,
-    ),
-]
-DryRun = Annotated[
-    bool, typer.Option("--dry-run", help="Show the events it would append; write nothing.")
-]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
-ItemId = Annotated[str, typer.Argument(metavar="ID", help="The item's id.", show_default=False)]
+Command = TypeVar("Command", bound=Callable[..., int])
 
-IncludeDeleted = Annotated[
-    bool, typer.Option("--include-deleted", help="Deleted items too (flagged as deleted).")
-]
-Sync = Annotated[
-    bool, typer.Option("--sync", help="Catch the projection up first (read your writes).")
-]
-SyncAfterWrite = Annotated[
-    bool, typer.Option("--sync", help="Catch the projection up afterwards (read your writes).")
-]
-MinPosition = Annotated[
-    int | None,
-    typer.Option(
-        "--min-position",
-        metavar="POS",
-        min=0,
-        max=MAX_INT,
-        help="Wait until the projection reached POS (a write's position); else exit 5.",
-        show_default=False,
-    ),
-]
-Wait = Annotated[
-    float | None,
-    typer.Option(
-        "--wait",
-        metavar="SECONDS",
-        min=0.0,
-        max=MAX_WAIT,
-        help="How long --min-position waits. [default: 5]",
-        show_default=False,
-    ),
-]
-Quiet = Annotated[
-    bool, typer.Option("-q", "--quiet", help="No note on stderr when the projection is behind.")
-]
-Limit = Annotated[
-    int | None,
-    typer.Option(
-        "--limit", metavar="N", min=0, max=MAX_INT, help="At most N items.", show_default=False
-    ),
-]
-NewlineJson = Annotated[
-    bool, typer.Option("--nl", help="One JSON object per line (NDJSON), streamed.")
-]
+
+def typer_annotation(param: Param) -> object:
+    """`Annotated[type, typer.Argument(...)]` or `Annotated[type, typer.Option(...)]`,
+    as one would write it in a typer command's signature."""
+    info: object
+    if param.is_argument:
+        info = typer.Argument(
+            metavar=param.metavar, help=param.help, show_default=param.show_default
+        )
+    else:
+        info = typer.Option(
+            *param.names,
+            metavar=param.metavar,
+            min=param.min,
+            max=param.max,
+            help=param.help,
+            show_default=param.show_default,
+        )
+    value_type = param.type if param.is_argument or param.default is not None else param.type | None
+    return Annotated[value_type, info]
+
+
+def typer_signature(params: tuple[Param, ...]) -> inspect.Signature:
+    """The signature typer reads the parameters from: arguments are required, options
+    default to their declared default."""
+    empty = inspect.Parameter.empty
+    return inspect.Signature(
+        [
+            inspect.Parameter(
+                p.dest,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=typer_annotation(p),
+                default=empty if p.is_argument else p.default,
+            )
+            for p in params
+        ],
+        return_annotation=int,
+    )
+
+
+def declared(name: str) -> Callable[[Command], Command]:
+    """Decorates `def command(**options) -> int` so that typer sees the parameters
+    declared for `cqrs item NAME`; typer passes them all by name."""
+    signature = typer_signature(ITEM_COMMANDS[name])
+
+    def declare(command: Command) -> Command:
+        command.__signature__ = signature  # type: ignore[attr-defined]
+        return command
+
+    return declare

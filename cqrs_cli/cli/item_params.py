@@ -1,0 +1,276 @@
+"""The item commands' arguments and options, declared once.
+
+Two parsers read these: the fast path (fast.py) builds its tables from them for the hot
+commands, and options.py builds the typer parameters of every `cqrs item` command from
+them (names, metavar, help, type, range, default). So a renamed option, a changed range
+or a new flag is one edit here, seen by both. The order of a command's parameters is
+the order of its --help.
+
+Imported on the fast path: plain classes and literals only (no typing, dataclasses,
+inspect), so that the hot commands start up as fast as before.
+"""
+
+from __future__ import annotations
+
+MAX_INT = 2**63 - 1
+"""The largest count or position: SQLite's integers are 64-bit."""
+MAX_WAIT = 86400.0 * 366
+
+
+class Param:
+    """One argument (no names: positional, required) or option (its names, e.g. -q and
+    --quiet) of a command. `type` is str, int or float for an option taking a value,
+    bool for a flag (default False); an option whose default is None is optional
+    (`int | None`). `fast` False: only typer parses it, and the fast path hands any
+    command line using it to typer."""
+
+    __slots__ = (
+        "default",
+        "dest",
+        "fast",
+        "help",
+        "max",
+        "metavar",
+        "min",
+        "names",
+        "show_default",
+        "type",
+    )
+
+    def __init__(
+        self,
+        dest: str,
+        names: tuple[str, ...],
+        *,
+        type: type,
+        help: str,
+        metavar: str | None = None,
+        default: object = None,
+        min: float | None = None,
+        max: float | None = None,
+        show_default: bool = True,
+        fast: bool = True,
+    ) -> None:
+        self.dest = dest
+        self.names = names
+        self.type = type
+        self.help = help
+        self.metavar = metavar
+        self.default = default
+        self.min = min
+        self.max = max
+        self.show_default = show_default
+        self.fast = fast
+
+    @property
+    def is_argument(self) -> bool:
+        return not self.names
+
+    @property
+    def is_flag(self) -> bool:
+        return self.type is bool
+
+    def __repr__(self) -> str:
+        return f"Param({self.dest!r}, {self.names!r})"
+
+
+def argument(dest: str, metavar: str, help: str, *, show_default: bool = False) -> Param:
+    return Param(dest, (), type=str, metavar=metavar, help=help, show_default=show_default)
+
+
+def option(
+    dest: str,
+    *names: str,
+    metavar: str,
+    help: str,
+    type: type = str,
+    default: object = None,
+    min: float | None = None,
+    max: float | None = None,
+    show_default: bool = True,
+    fast: bool = True,
+) -> Param:
+    return Param(
+        dest,
+        names,
+        type=type,
+        metavar=metavar,
+        help=help,
+        default=default,
+        min=min,
+        max=max,
+        show_default=show_default,
+        fast=fast,
+    )
+
+
+def flag(dest: str, *names: str, help: str) -> Param:
+    return Param(dest, names, type=bool, help=help, default=False)
+
+
+# --- Shared by several commands -----------------------------------------------------------
+
+ITEM_ID = argument("item_id", "ID", "The item's id.")
+EXPECT_VERSION = option(
+    "expect_version",
+    "--expect-version",
+    metavar="N",
+    type=int,
+    min=0,
+    max=MAX_INT,
+    help="Fail with exit 4 unless the item is at version N (0: never written).",
+    show_default=False,
+)
+IDEMPOTENCY_KEY = option(
+    "idempotency_key",
+    "--idempotency-key",
+    metavar="KEY",
+    help="Apply at most once: a retry with the same KEY appends nothing and exits 0.",
+    show_default=False,
+)
+CORRELATION_ID = option(
+    "correlation_id",
+    "--correlation-id",
+    metavar="ID",
+    help="Stored in the events' metadata, to tie them to a wider operation.",
+    show_default=False,
+)
+DRY_RUN = flag("dry_run", "--dry-run", help="Show the events it would append; write nothing.")
+SYNC_AFTER_WRITE = flag(
+    "sync", "--sync", help="Catch the projection up afterwards (read your writes)."
+)
+QUIET = flag("quiet", "-q", "--quiet", help="No note on stderr when the projection is behind.")
+WRITE_OPTIONS = (
+    EXPECT_VERSION,
+    IDEMPOTENCY_KEY,
+    CORRELATION_ID,
+    DRY_RUN,
+    flag("as_json", "--json", help="Print the result as one JSON object."),
+    SYNC_AFTER_WRITE,
+    QUIET,
+)
+
+INCLUDE_DELETED = flag(
+    "include_deleted", "--include-deleted", help="Deleted items too (flagged as deleted)."
+)
+SYNC = flag("sync", "--sync", help="Catch the projection up first (read your writes).")
+MIN_POSITION = option(
+    "min_position",
+    "--min-position",
+    metavar="POS",
+    type=int,
+    min=0,
+    max=MAX_INT,
+    help="Wait until the projection reached POS (a write's position); else exit 5.",
+    show_default=False,
+)
+WAIT = option(
+    "wait",
+    "--wait",
+    metavar="SECONDS",
+    type=float,
+    min=0.0,
+    max=MAX_WAIT,
+    help="How long --min-position waits. [default: 5]",
+    show_default=False,
+)
+READ_CONSISTENCY = (SYNC, MIN_POSITION, WAIT, QUIET)
+"""How fresh a read must be; last in every read command's options."""
+NEWLINE_JSON = flag("nl", "--nl", help="One JSON object per line (NDJSON), streamed.")
+JSON_RECORDS = flag("as_json", "--json", help="One JSON array of records.")
+
+
+# --- The commands, `cqrs item NAME` -----------------------------------------------------------
+
+ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
+    "create": (
+        ITEM_ID,
+        option(
+            "description",
+            "-d",
+            "--description",
+            metavar="TEXT",
+            help="The item's description; '-' reads it from stdin.",
+            default="",
+        ),
+        *WRITE_OPTIONS,
+    ),
+    "update": (
+        ITEM_ID,
+        argument("description", "DESCRIPTION", "The new description; '-' reads it from stdin."),
+        *WRITE_OPTIONS,
+    ),
+    "delete": (ITEM_ID, *WRITE_OPTIONS),
+    "get": (
+        ITEM_ID,
+        flag("as_json", "--json", help="The whole record as JSON."),
+        INCLUDE_DELETED,
+        *READ_CONSISTENCY,
+        # Time travel reads the journal, not the projection: not a hot path.
+        option(
+            "at",
+            "--at",
+            metavar="POS",
+            type=int,
+            min=0,
+            max=MAX_INT,
+            help="Time travel: the item as of journal position POS (reads the journal).",
+            fast=False,
+        ),
+        option(
+            "as_of",
+            "--as-of",
+            metavar="TIME",
+            help="Time travel: the item as of an ISO 8601 time, UTC unless it says otherwise.",
+            fast=False,
+        ),
+    ),
+    "list": (
+        option(
+            "limit",
+            "--limit",
+            metavar="N",
+            type=int,
+            min=0,
+            max=MAX_INT,
+            help="At most N items.",
+            show_default=False,
+        ),
+        option("prefix", "--prefix", metavar="TEXT", help="Only ids starting with TEXT."),
+        option(
+            "after",
+            "--after",
+            metavar="ID",
+            help="Only ids after ID (keyset pagination: the last id seen).",
+        ),
+        INCLUDE_DELETED,
+        JSON_RECORDS,
+        NEWLINE_JSON,
+        *READ_CONSISTENCY,
+    ),
+    # Not hot commands (fast.py does not run them), declared here for the options they
+    # share with the others.
+    "history": (
+        ITEM_ID,
+        flag("as_json", "--json", help="One JSON array of changes."),
+        NEWLINE_JSON,
+        *READ_CONSISTENCY,
+    ),
+    "search": (
+        argument("text", "TEXT", "Words that must all appear.", show_default=True),
+        option(
+            "limit",
+            "--limit",
+            metavar="N",
+            type=int,
+            min=0,
+            max=MAX_INT,
+            help="At most N results, best first.",
+            default=20,
+        ),
+        flag("fts", "--fts", help='TEXT is an FTS5 query (AND, OR, NOT, "phrase", prefix*).'),
+        JSON_RECORDS,
+        NEWLINE_JSON,
+        *READ_CONSISTENCY,
+    ),
+}
