@@ -18,8 +18,8 @@ from cqrs_cli.errors import (
     UsageError,
     WrongExpectedVersion,
 )
-from cqrs_cli.journal.records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
-from cqrs_cli.journal.sqlite_journal import SqliteJournal
+from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
+from cqrs_cli.journal.sqlite_journal import JournalBatch, SqliteJournal
 from cqrs_cli.paths import StorePaths
 from cqrs_cli.write.command_service import CommandService
 from cqrs_cli.write.results import PlannedEvent, WriteResult
@@ -268,20 +268,73 @@ def test_a_journal_path_holding_another_file_is_a_storage_error(tmp_path: Path) 
 
 
 class InterleavingJournal(SqliteJournal):
-    """A journal that runs `intrude` once, just before the first call of `method`: as if
-    another process wrote at that moment."""
+    """A journal that lets another writer in, at one `moment` of a command's transaction:
 
-    method = ""
+    - "batch": just before it starts: the other writer got there first, and the command
+      is decided on the state it left;
+    - "commit": as it commits, the way a backend whose transactions find out only at
+      commit that they lost a race (a server database) would: the command's transaction
+      is rolled back, the other writer's commits, and the command's commit raises
+      WrongExpectedVersion. SQLite's own batch holds the write lock from its start, so
+      only this stand-in makes CommandService's retry loop run.
+
+    `times` other writers get in, one per transaction, at that moment."""
+
+    moment = ""
     intrude: Callable[[], object] | None = None
+    times = 1
+    transactions = 0
 
-    def _maybe_intrude(self, method: str) -> None:
-        if method == self.method and self.intrude is not None:
-            intrude, self.intrude = self.intrude, None
-            intrude()
+    def _intruder(self, moment: str) -> Callable[[], object] | None:
+        if moment != self.moment or self.intrude is None or self.times <= 0:
+            return None
+        self.times -= 1
+        return self.intrude
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        self._maybe_intrude("read_stream")
-        return super().read_stream(stream_id)
+    def batch(self) -> RacingBatch:  # type: ignore[override]
+        self.transactions += 1
+        first = self._intruder("batch")
+        if first is not None:
+            first()
+        return RacingBatch(self, super().batch(), self._intruder("commit"))
+
+
+class RacingBatch:
+    """SqliteJournal's batch, losing its commit to `winner` when there is one."""
+
+    def __init__(
+        self,
+        journal: SqliteJournal,
+        inner: JournalBatch,
+        winner: Callable[[], object] | None,
+    ) -> None:
+        self._journal = journal
+        self._inner = inner
+        self._winner = winner
+        self._appended: list[tuple[str, int]] = []
+
+    def __enter__(self) -> RacingBatch:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        if exc_type is not None or self._winner is None or not self._appended:
+            self._inner.__exit__(exc_type, exc, tb)
+            return
+        self._inner.__exit__(WrongExpectedVersion, None, None)  # rolled back
+        self._winner()
+        stream_id, expected = self._appended[0]
+        actual = len(self._journal.read_stream(stream_id))
+        raise WrongExpectedVersion(stream_id, expected, actual)
+
+    def stream_version(self, stream_id: str) -> int:
+        return self._inner.stream_version(stream_id)
+
+    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        return self._inner.read_streams(stream_ids)
+
+    def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        return self._inner.find_by_idempotency_keys(keys)
 
     def append(
         self,
@@ -289,55 +342,87 @@ class InterleavingJournal(SqliteJournal):
         expected_version: int,
         events: Sequence[NewEvent],
         metadata: AppendMetadata,
-    ) -> AppendResult:
-        self._maybe_intrude("append")
-        return super().append(stream_id, expected_version, events, metadata)
+    ) -> list[RecordedEvent]:
+        self._appended.append((stream_id, expected_version))
+        return self._inner.append(stream_id, expected_version, events, metadata)
+
+    def restore(self, event: RecordedEvent) -> None:
+        self._inner.restore(event)
 
 
-def interleaved_service(store: Path, method: str, intrude: Callable[[], object]) -> CommandService:
+def interleaved_service(
+    store: Path, moment: str, intrude: Callable[[], object], times: int = 1
+) -> tuple[CommandService, InterleavingJournal]:
     journal = InterleavingJournal.open(str(store / "journal.db"))
     assert isinstance(journal, InterleavingJournal)
-    journal.method, journal.intrude = method, intrude
-    return CommandService(journal=journal)
+    journal.moment, journal.intrude, journal.times = moment, intrude, times
+    return CommandService(journal=journal), journal
 
 
-def test_a_write_that_lost_a_race_is_decided_again_on_the_new_state(store: Path) -> None:
+MOMENTS = ["batch", "commit"]
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_write_that_lost_a_race_is_decided_again_on_the_new_state(
+    store: Path, moment: str
+) -> None:
     other = CommandService(store)
     other.create_item("Item1", "a")
-    service = interleaved_service(store, "append", lambda: other.update_item("Item1", "b"))
+    service, journal = interleaved_service(store, moment, lambda: other.update_item("Item1", "b"))
     result = service.update_item("Item1", "c")
     assert (result.outcome, result.version) == ("updated", 3)
     assert stored_description(store, "Item1") == "c"
+    assert journal.transactions == (2 if moment == "commit" else 1)
 
 
-def test_a_lost_race_is_a_conflict_when_the_version_was_pinned(store: Path) -> None:
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_lost_race_is_a_conflict_when_the_version_was_pinned(store: Path, moment: str) -> None:
     other = CommandService(store)
     other.create_item("Item1", "a")
-    service = interleaved_service(store, "append", lambda: other.update_item("Item1", "b"))
-    with pytest.raises(WrongExpectedVersion):
+    service, journal = interleaved_service(store, moment, lambda: other.update_item("Item1", "b"))
+    with pytest.raises(WrongExpectedVersion, match="at version 2, not the expected version 1"):
         service.update_item("Item1", "c", expected_version=1)
     assert [e.stream_version for e in journal_events(store)] == [1, 2]
+    assert journal.transactions == 1  # pinned: not decided again
 
 
-def test_a_create_that_lost_a_race_to_a_create_is_a_conflict(store: Path) -> None:
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_create_that_lost_a_race_to_a_create_is_a_conflict(store: Path, moment: str) -> None:
     other = CommandService(store)
-    service = interleaved_service(store, "append", lambda: other.create_item("Item1", "theirs"))
+    SqliteJournal.open(str(store / "journal.db")).close()
+    service, _ = interleaved_service(store, moment, lambda: other.create_item("Item1", "theirs"))
     with pytest.raises(ConflictError, match="already exists"):
         service.create_item("Item1", "mine")
     assert stored_description(store, "Item1") == "theirs"
 
 
+@pytest.mark.parametrize("moment", MOMENTS)
 def test_a_concurrent_retry_with_the_same_idempotency_key_is_already_applied(
-    store: Path,
+    store: Path, moment: str
 ) -> None:
     SqliteJournal.open(str(store / "journal.db")).close()
     first_attempt = CommandService(store)
-    retry = interleaved_service(
-        store, "read_stream", lambda: first_attempt.create_item("Item1", "a", idempotency_key="k")
+    retry, _ = interleaved_service(
+        store, moment, lambda: first_attempt.create_item("Item1", "a", idempotency_key="k")
     )
     result = retry.create_item("Item1", "a", idempotency_key="k")
     assert result.already_applied
     assert len(journal_events(store)) == 1
+
+
+def test_an_item_that_keeps_changing_is_given_up_on(store: Path) -> None:
+    from cqrs_cli.write.command_service import MAX_ATTEMPTS
+
+    other = CommandService(store)
+    other.create_item("Item1", "a")
+    service, journal = interleaved_service(
+        store, "commit", lambda: other.update_item("Item1", f"b{journal.transactions}"), 10**6
+    )
+    with pytest.raises(ConflictError, match="kept changing under concurrent writers"):
+        service.update_item("Item1", "mine")
+    assert journal.transactions == MAX_ATTEMPTS
+    assert stored_description(store, "Item1") != "mine"
+    assert len(journal_events(store)) == 1 + MAX_ATTEMPTS
 
 
 def test_closing_twice_is_harmless(store: Path) -> None:

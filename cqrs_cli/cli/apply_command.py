@@ -134,7 +134,7 @@ def _nothing_written(exc: CqrsError) -> CqrsError:
 def _apply_each(service: CommandService, lines: Iterator[bytes], as_json: bool) -> int:
     """Line by line, each command its own transaction; a failed line is reported and
     the others go on. Exit code: that of the first failure, 0 if none."""
-    from ..write.command_service import BatchSummary
+    from ..write.batch import BatchSummary
     from ..write.ndjson import parse_line
 
     summary = BatchSummary()

@@ -1,28 +1,28 @@
 """Applying many commands in one transaction: the engine of `cqrs apply`.
 
-The same decider and rules as single commands, in rounds of ROUND commands: the round's
-idempotency keys and streams are read with one query each (inside the transaction, so
-they see the earlier rounds' appends), every command is decided in memory against its
-item's state, and the round's events are buffered by the journal batch, which inserts
-them with one statement at the next round's read (or the commit). Memory is bounded by
-a round, whatever the size of the batch.
+The same pipeline as single commands (pipeline.decide_and_append), in rounds of ROUND
+commands: the round's idempotency keys and streams are read with one query each (inside
+the transaction, so they see the earlier rounds' appends), every command is decided in
+memory against its item's state, and the round's events are buffered by the journal
+batch, which inserts them with one statement at the next round's read (or the commit).
+Memory is bounded by a round, whatever the size of the batch.
 """
 
 from __future__ import annotations
 
-from ..domain.codec import decode, encode
-from ..domain.item import INITIAL, ItemState, decide, evolve, fold
-from ..errors import CqrsError, WrongExpectedVersion
-from ..journal.records import AppendMetadata, NewEvent
-from .results import OUTCOME_BY_EVENT, WriteResult, already_applied
+from ..domain.codec import decode
+from ..domain.item import INITIAL, ItemState, fold
+from ..errors import CqrsError
+from .checks import validated_line
+from .pipeline import ALREADY_APPLIED, decide_and_append, write_result
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from ..journal.base import JournalBatch
-    from .command_service import BatchSummary
-    from .ndjson import BatchCommand
+    from ..journal.base import Journal, JournalBatch
+    from .pipeline import BatchCommand
+    from .results import WriteResult
 
 ROUND = 1000
 
@@ -36,6 +36,90 @@ class BatchLineError(CqrsError):
         self.line = line
         self.cause = cause
         self.exit_code = cause.exit_code
+
+
+class BatchSummary:
+    """Counts of what a batch did."""
+
+    __slots__ = ("already_applied", "commands", "first_position", "last_position", "outcomes")
+
+    def __init__(self) -> None:
+        self.commands = 0
+        self.already_applied = 0
+        self.outcomes: dict[str, int] = {}
+        self.first_position: int | None = None
+        self.last_position: int | None = None
+
+    def add(self, result: WriteResult) -> None:
+        if result.already_applied:
+            self.count_already_applied()
+        elif result.outcome == "unchanged":
+            self.count("unchanged")
+        else:
+            first = result.events[0].position  # type: ignore[union-attr]
+            self.count(result.outcome, first, result.position)
+
+    def count_already_applied(self) -> None:
+        """One more command whose idempotency key was used before."""
+        self.commands += 1
+        self.already_applied += 1
+
+    def count(
+        self, outcome: str, first_position: int | None = None, last_position: int | None = None
+    ) -> None:
+        """One more command, which ended in `outcome` and appended the events at
+        `first_position` ... `last_position` (None: it appended none)."""
+        self.commands += 1
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if last_position is not None:
+            if self.first_position is None:
+                self.first_position = first_position
+            self.last_position = last_position
+
+    @property
+    def appended(self) -> int:
+        return sum(n for outcome, n in self.outcomes.items() if outcome != "unchanged")
+
+    def __str__(self) -> str:
+        parts = [f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items())]
+        if self.already_applied:
+            parts.append(f"{self.already_applied} already applied")
+        where = ""
+        if self.last_position is not None:
+            where = f" (journal position {self.first_position} -> {self.last_position})"
+        noun = "command" if self.commands == 1 else "commands"
+        done = ", ".join(parts) or "nothing to do"
+        return f"Applied {self.commands} {noun}: {done}{where}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "commands": self.commands,
+            "appended": self.appended,
+            "already_applied": self.already_applied,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "first_position": self.first_position,
+            "last_position": self.last_position,
+        }
+
+
+def apply_batch(
+    journal: Journal,
+    commands: Iterable[BatchCommand],
+    *,
+    clock: Callable[[], str],
+    new_id: Callable[[], str],
+    on_result: Callable[[int, WriteResult], None] | None = None,
+) -> BatchSummary:
+    """Apply `commands` to `journal` in one transaction, round by round: all of them,
+    or (BatchLineError on the first that fails) none. `on_result` sees each command's
+    result as it is decided, before the commit."""
+    summary = BatchSummary()
+    with journal.batch() as batch:
+        for chunk in rounds(commands):
+            apply_round(
+                batch, chunk, summary, recorded_at=clock(), new_id=new_id, on_result=on_result
+            )
+    return summary
 
 
 def rounds(commands: Iterable[BatchCommand], size: int = ROUND) -> Iterator[list[BatchCommand]]:
@@ -56,7 +140,6 @@ def apply_round(
     *,
     recorded_at: str,
     new_id: Callable[[], str],
-    validate: Callable[[BatchCommand], BatchCommand],
     on_result: Callable[[int, WriteResult], None] | None = None,
 ) -> None:
     """Decide and append one round, counting each command's outcome in `summary` and
@@ -66,7 +149,7 @@ def apply_round(
     checked: list[BatchCommand] = []
     for command in commands:
         try:
-            checked.append(validate(command))
+            checked.append(validated_line(command))
         except CqrsError as exc:
             raise BatchLineError(command.line, exc) from None
     keys = [c.idempotency_key for c in checked if c.idempotency_key is not None]
@@ -80,45 +163,35 @@ def apply_round(
             decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history
         )
         last_positions[item_id] = history[-1].position
+    # Locals, not attribute or global look-ups: this loop runs once per command of
+    # files of millions.
+    count = summary.count
+    get_state = states.get
     for command in checked:
         item_id = command.command.item_id
         key = command.idempotency_key
         try:
-            if key is not None and key in done:
-                result = already_applied(item_id, key, done[key])
-                summary.add(result)
-                if on_result is not None:
-                    on_result(command.line, result)
-                continue
-            state = states.get(item_id, INITIAL)
-            expected = command.expected_version
-            if expected is not None and state.version != expected:
-                raise WrongExpectedVersion(item_id, expected, state.version)
-            events = decide(command.command, state)
+            verdict, state, events = decide_and_append(
+                batch,
+                command,
+                get_state(item_id, INITIAL),
+                done.get(key) if key is not None else None,
+                recorded_at,
+                new_id,
+            )
         except CqrsError as exc:
             raise BatchLineError(command.line, exc) from None
-        if not events:
-            summary.count("unchanged")
-            if on_result is not None:
-                position = last_positions.get(item_id)
-                on_result(command.line, WriteResult(item_id, "unchanged", state.version, position))
-            continue
-        metadata = AppendMetadata(recorded_at, new_id(), key, command.correlation_id)
-        version = state.version
-        new_events = []
-        for event in events:
-            new_events.append(NewEvent(new_id(), *encode(event)))
-            state = evolve(state, event)
-        recorded = batch.append(item_id, version, new_events, metadata)
-        states[item_id] = state
-        last = recorded[-1]
-        last_positions[item_id] = last.position
-        if key is not None:
-            done[key] = recorded
-        outcome = OUTCOME_BY_EVENT[recorded[0].event_type]
-        summary.count(outcome, recorded[0].position, last.position)
         if on_result is not None:
-            on_result(
-                command.line,
-                WriteResult(item_id, outcome, last.stream_version, last.position, tuple(recorded)),
-            )
+            position = last_positions.get(item_id)
+            on_result(command.line, write_result(item_id, verdict, state, events, position))
+        if verdict == ALREADY_APPLIED:
+            summary.count_already_applied()
+        elif not events:
+            count("unchanged")
+        else:
+            states[item_id] = state
+            last = events[-1].position
+            last_positions[item_id] = last
+            if key is not None:
+                done[key] = events
+            count(verdict, events[0].position, last)

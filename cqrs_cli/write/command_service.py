@@ -1,61 +1,37 @@
-"""CommandService: the write side. Load the item's stream, fold it, decide, append.
+"""CommandService: the write side. Create, update and delete items; apply batches.
 
-Optimistic concurrency: the stream is read outside any transaction and the append
-checks, inside its own, that the stream is still at the version the decision was made
-on. If another writer got there first, the command is decided again on the new state
-(unless the caller pinned `expected_version`, in which case that is a conflict).
+Every command goes through write/pipeline.py. A single command is a batch of one
+(`Journal.batch()`): its idempotency key is looked up, its item's stream read and
+folded, the command decided and its events appended, all in one transaction, so that
+nothing can change the item between the decision and the append. A backend whose
+transactions only find out at commit that another writer got there first (a server
+database) raises WrongExpectedVersion then: the command is decided again on the new
+state, unless the caller pinned `expected_version`, which makes that a conflict.
+Batches (`apply`) are write/batch.py's; dry runs write/dry_run.py's.
 """
 
 from __future__ import annotations
 
 from ..clock import utc_now
-from ..domain.codec import decode, encode
-from ..domain.item import (
-    Command,
-    CreateItem,
-    DeleteItem,
-    Event,
-    ItemState,
-    UpdateItem,
-    decide,
-    fold,
-)
-from ..domain.validation import InvalidInput, validate_description, validate_item_id
-from ..errors import ConflictError, NotFoundError, WrongExpectedVersion
+from ..domain.item import CreateItem, DeleteItem, UpdateItem
+from ..errors import ConflictError, WrongExpectedVersion
 from ..ids import new_uuid
-from ..journal.records import AppendMetadata, NewEvent, RecordedEvent
 from ..paths import StorePaths
-from ..text import printable
-from .results import OUTCOME_BY_EVENT, PlannedEvent, WriteResult, already_applied
+from .checks import check_token, check_version, validated
+from .pipeline import BatchCommand, write_one, write_result
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable
 
+    from ..domain.item import Command
     from ..journal.base import Journal
-    from .ndjson import BatchCommand
+    from .batch import BatchSummary
+    from .results import WriteResult
 
 MAX_ATTEMPTS = 50
 """Decide-and-append rounds before giving up on an item that keeps changing."""
-
-MAX_KEY_LENGTH = 200
-
-
-def _check_token(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
-        raise InvalidInput(
-            f"invalid {name} '{printable(value)}': use 1 to {MAX_KEY_LENGTH} printable characters"
-        )
-    return value
-
-
-def _check_version(expected: int | None) -> int | None:
-    if expected is not None and not 0 <= expected < 2**63:
-        raise InvalidInput(f"invalid expected version {expected}: it must be 0 or more")
-    return expected
 
 
 class CommandService:
@@ -153,62 +129,32 @@ class CommandService:
         (0: never written). `idempotency_key`: if a command with this key was applied
         already, append nothing and report it. `dry_run`: decide, but write nothing.
         """
-        command = _validated(command)
-        expected_version = _check_version(expected_version)
-        idempotency_key = _check_token("idempotency key", idempotency_key)
-        correlation_id = _check_token("correlation id", correlation_id)
-        item_id = command.item_id
-        journal = self._open(create=not dry_run)
+        line = BatchCommand(
+            0,
+            validated(command),
+            check_version(expected_version),
+            check_token("idempotency key", idempotency_key),
+            check_token("correlation id", correlation_id),
+        )
+        if dry_run:
+            from .dry_run import plan
 
-        if idempotency_key is not None and journal is not None:
-            done = journal.find_by_idempotency_key(idempotency_key)
-            if done:
-                return already_applied(item_id, idempotency_key, done)
-
+            return plan(self._open(create=False), line, self._clock(), self._new_id)
+        journal = self._open(create=True)
+        assert journal is not None
         for _ in range(MAX_ATTEMPTS):
-            history = journal.read_stream(item_id) if journal is not None else []
-            state = fold(_decoded(history))
             try:
-                if expected_version is not None and state.version != expected_version:
-                    raise WrongExpectedVersion(item_id, expected_version, state.version)
-                events = decide(command, state)
-            except (ConflictError, NotFoundError):
-                # A retry racing its own first attempt: the state now reflects that
-                # attempt, so the command looks wrong; the key says it was applied.
-                if idempotency_key is not None and journal is not None:
-                    done = journal.find_by_idempotency_key(idempotency_key)
-                    if done:
-                        return already_applied(item_id, idempotency_key, done)
-                raise
-            last_position = history[-1].position if history else None
-            if not events:
-                return WriteResult(item_id, "unchanged", state.version, last_position)
-            if dry_run:
-                return _planned(item_id, state, events, last_position)
-            assert journal is not None
-            metadata = AppendMetadata(
-                self._clock(), self._new_id(), idempotency_key, correlation_id
-            )
-            new_events = [NewEvent(self._new_id(), *encode(event)) for event in events]
-            try:
-                result = journal.append(item_id, state.version, new_events, metadata)
+                with journal.batch() as batch:
+                    verdict, state, events, position = write_one(
+                        batch, line, self._clock(), self._new_id
+                    )
             except WrongExpectedVersion:
                 if expected_version is not None:
                     raise
-                continue  # another writer changed the item meanwhile: decide again
-            if result.already_applied:
-                assert idempotency_key is not None
-                return already_applied(item_id, idempotency_key, result.events)
-            appended = result.events
-            return WriteResult(
-                item_id,
-                OUTCOME_BY_EVENT[appended[0].event_type],
-                appended[-1].stream_version,
-                appended[-1].position,
-                tuple(appended),
-            )
+                continue  # another writer committed first: decide again
+            return write_result(line.command.item_id, verdict, state, events, position)
         raise ConflictError(
-            f"item {item_id!r} kept changing under concurrent writers "
+            f"item {line.command.item_id!r} kept changing under concurrent writers "
             f"({MAX_ATTEMPTS} attempts); retry"
         )
 
@@ -221,23 +167,13 @@ class CommandService:
         """Apply a batch in one transaction: all of it, or (on the first command that
         fails, raised as BatchLineError naming its line) none of it. `on_result` sees
         each command's result as it is decided, before the commit."""
-        from .batch import apply_round, rounds
+        from .batch import apply_batch
 
-        summary = BatchSummary()
         journal = self._open(create=True)
         assert journal is not None
-        with journal.batch() as batch:
-            for chunk in rounds(commands):
-                apply_round(
-                    batch,
-                    chunk,
-                    summary,
-                    recorded_at=self._clock(),
-                    new_id=self._new_id,
-                    validate=_validated_line,
-                    on_result=on_result,
-                )
-        return summary
+        return apply_batch(
+            journal, commands, clock=self._clock, new_id=self._new_id, on_result=on_result
+        )
 
     def _open(self, *, create: bool) -> Journal | None:
         """The journal; for a dry run (`create` unset) a read-only one, or None when
@@ -267,113 +203,3 @@ class CommandService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class BatchSummary:
-    """Counts of what a batch did."""
-
-    __slots__ = ("already_applied", "commands", "first_position", "last_position", "outcomes")
-
-    def __init__(self) -> None:
-        self.commands = 0
-        self.already_applied = 0
-        self.outcomes: dict[str, int] = {}
-        self.first_position: int | None = None
-        self.last_position: int | None = None
-
-    def add(self, result: WriteResult) -> None:
-        if result.already_applied:
-            self.commands += 1
-            self.already_applied += 1
-        elif result.outcome == "unchanged":
-            self.count("unchanged")
-        else:
-            first = result.events[0].position  # type: ignore[union-attr]
-            self.count(result.outcome, first, result.position)
-
-    def count(
-        self, outcome: str, first_position: int | None = None, last_position: int | None = None
-    ) -> None:
-        """One more command, which ended in `outcome` and appended the events at
-        `first_position` ... `last_position` (None: it appended none)."""
-        self.commands += 1
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-        if last_position is not None:
-            if self.first_position is None:
-                self.first_position = first_position
-            self.last_position = last_position
-
-    @property
-    def appended(self) -> int:
-        return sum(n for outcome, n in self.outcomes.items() if outcome != "unchanged")
-
-    def __str__(self) -> str:
-        parts = [f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items())]
-        if self.already_applied:
-            parts.append(f"{self.already_applied} already applied")
-        where = ""
-        if self.last_position is not None:
-            where = f" (journal position {self.first_position} -> {self.last_position})"
-        noun = "command" if self.commands == 1 else "commands"
-        done = ", ".join(parts) or "nothing to do"
-        return f"Applied {self.commands} {noun}: {done}{where}"
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "commands": self.commands,
-            "appended": self.appended,
-            "already_applied": self.already_applied,
-            "outcomes": dict(sorted(self.outcomes.items())),
-            "first_position": self.first_position,
-            "last_position": self.last_position,
-        }
-
-
-def _validated_line(line: BatchCommand) -> BatchCommand:
-    command = _validated(line.command)
-    # Tested here, not in the checks: most lines have none of them (once per line).
-    if line.expected_version is not None:
-        _check_version(line.expected_version)
-    if line.idempotency_key is not None:
-        _check_token("idempotency key", line.idempotency_key)
-    if line.correlation_id is not None:
-        _check_token("correlation id", line.correlation_id)
-    if command is line.command:
-        return line
-    from .ndjson import BatchCommand
-
-    return BatchCommand(
-        line.line, command, line.expected_version, line.idempotency_key, line.correlation_id
-    )
-
-
-def _validated(command: Command) -> Command:
-    """`command` checked, with its id in the stored form (the same object when the id
-    needed no normalising)."""
-    item_id = validate_item_id(command.item_id)
-    if not isinstance(command, DeleteItem):
-        validate_description(command.description)
-    if item_id == command.item_id:
-        return command
-    if isinstance(command, CreateItem):
-        return CreateItem(item_id, command.description)
-    if isinstance(command, UpdateItem):
-        return UpdateItem(item_id, command.description)
-    return DeleteItem(item_id)
-
-
-def _decoded(history: list[RecordedEvent]) -> list[Event]:
-    return [decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history]
-
-
-def _planned(
-    item_id: str, state: ItemState, events: list[Event], last_position: int | None
-) -> WriteResult:
-    planned = tuple(
-        PlannedEvent(item_id, state.version + n, *encode(event))
-        for n, event in enumerate(events, start=1)
-    )
-    outcome = OUTCOME_BY_EVENT[planned[0].event_type]
-    return WriteResult(
-        item_id, outcome, planned[-1].stream_version, last_position, planned, dry_run=True
-    )

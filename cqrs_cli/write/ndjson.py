@@ -16,38 +16,13 @@ import json
 
 from ..domain.item import Command, CreateItem, DeleteItem, UpdateItem
 from ..domain.validation import InvalidInput
+from .pipeline import BatchCommand as BatchCommand  # its home is pipeline.py
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 FIELDS = frozenset({"op", "id", "description", "expect_version", "key", "correlation_id"})
-
-
-# A named tuple: one is made per line of files of millions (a Record with five fields
-# cost three times as much). mypy sees the typed NamedTuple; at run time it is the
-# same class from collections.namedtuple, which does not import `typing` (start-up).
-if TYPE_CHECKING:
-    from typing import NamedTuple
-
-    class BatchCommand(NamedTuple):
-        """One line of a batch: the command and its options."""
-
-        line: int
-        command: Command
-        expected_version: int | None = None
-        idempotency_key: str | None = None
-        correlation_id: str | None = None
-
-else:
-    from collections import namedtuple
-
-    BatchCommand = namedtuple(
-        "BatchCommand",
-        ("line", "command", "expected_version", "idempotency_key", "correlation_id"),
-        defaults=(None, None, None),
-    )
-    BatchCommand.__doc__ = "One line of a batch: the command and its options."
 
 
 def _no_constants(name: str) -> object:

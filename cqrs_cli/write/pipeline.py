@@ -1,0 +1,154 @@
+"""One command's way into the journal, the same for `cqrs item ...` and `cqrs apply`.
+
+A command line (the command and its options) is decided against its item's state and
+its events are appended through a `JournalBatch`: a single command is a batch of one
+(command_service.py), `cqrs apply` a batch of many, read and decided in rounds
+(batch.py). Both call `decide_and_append` here for every command, and `write_result`
+when their caller wants a WriteResult: so the key check, the expected-version check,
+the decision and the stored form of events cannot drift apart between them.
+"""
+
+from __future__ import annotations
+
+from ..domain.codec import decode, encode
+from ..domain.item import INITIAL, decide, evolve, fold
+from ..errors import ConflictError, WrongExpectedVersion
+from ..journal.records import AppendMetadata, NewEvent
+from .results import OUTCOME_BY_EVENT, WriteResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Literal
+
+    from ..domain.item import Command, ItemState
+    from ..journal.base import JournalBatch
+    from ..journal.records import RecordedEvent
+    from .results import Outcome
+
+    Verdict = Outcome | Literal["already applied"]
+    """What became of a command: its outcome, or that its idempotency key was used."""
+
+
+# A named tuple: one is made per line of files of millions (a Record with five fields
+# cost three times as much). mypy sees the typed NamedTuple; at run time it is the
+# same class from collections.namedtuple, which does not import `typing` (start-up).
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class BatchCommand(NamedTuple):
+        """A command and its options: one line of a batch, or a single command (line 0)."""
+
+        line: int
+        command: Command
+        expected_version: int | None = None
+        idempotency_key: str | None = None
+        correlation_id: str | None = None
+
+else:
+    from collections import namedtuple
+
+    BatchCommand = namedtuple(
+        "BatchCommand",
+        ("line", "command", "expected_version", "idempotency_key", "correlation_id"),
+        defaults=(None, None, None),
+    )
+    BatchCommand.__doc__ = (
+        "A command and its options: one line of a batch, or a single command (line 0)."
+    )
+
+
+ALREADY_APPLIED: Verdict = "already applied"
+_NOTHING: list[RecordedEvent] = []  # what an unchanged command appended (never mutated)
+
+
+def decide_and_append(
+    batch: JournalBatch,
+    command: BatchCommand,
+    state: ItemState,
+    done: list[RecordedEvent] | None,
+    recorded_at: str,
+    new_id: Callable[[], str],
+) -> tuple[Verdict, ItemState, list[RecordedEvent]]:
+    """Carry out `command` on an item in `state`, whose stream the batch has read this
+    round; `done`: the events already recorded under the command's idempotency key, if
+    it was used.
+
+    Returns (verdict, the item's state after it, events):
+    - ALREADY_APPLIED, the state unchanged, and `done`: nothing appended;
+    - "unchanged", the state, and no events: the command is already true;
+    - its outcome ("created", ...), the new state, and the events it appended.
+    Raises the command's typed error (ConflictError, WrongExpectedVersion, NotFoundError).
+
+    Written for `cqrs apply`'s loop, which calls it for every command of files of
+    millions: it builds no result object (see `write_result`)."""
+    inner = command.command
+    item_id = inner.item_id
+    if done is not None:
+        if done[0].stream_id != item_id:
+            raise ConflictError(
+                f"idempotency key {command.idempotency_key!r} was already used for another "
+                f"item ({done[0].stream_id!r})"
+            )
+        return ALREADY_APPLIED, state, done
+    expected = command.expected_version
+    if expected is not None and state.version != expected:
+        raise WrongExpectedVersion(item_id, expected, state.version)
+    events = decide(inner, state)
+    if not events:
+        return "unchanged", state, _NOTHING
+    metadata = AppendMetadata(
+        recorded_at, new_id(), command.idempotency_key, command.correlation_id
+    )
+    version = state.version
+    new_events = []
+    for event in events:
+        new_events.append(NewEvent(new_id(), *encode(event)))
+        state = evolve(state, event)
+    recorded = batch.append(item_id, version, new_events, metadata)
+    return OUTCOME_BY_EVENT[recorded[0].event_type], state, recorded
+
+
+def write_result(
+    item_id: str,
+    verdict: Verdict,
+    state: ItemState,
+    events: list[RecordedEvent],
+    position: int | None,
+) -> WriteResult:
+    """The WriteResult of a command `decide_and_append` carried out; `position`: the
+    journal position the item was at before it (None if it has no events), which is
+    where an unchanged item still is."""
+    if not events:
+        return WriteResult(item_id, "unchanged", state.version, position)
+    last = events[-1]
+    return WriteResult(
+        item_id,
+        OUTCOME_BY_EVENT[events[0].event_type],
+        last.stream_version,
+        last.position,
+        tuple(events),
+        already_applied=verdict == ALREADY_APPLIED,
+    )
+
+
+def write_one(
+    batch: JournalBatch, command: BatchCommand, recorded_at: str, new_id: Callable[[], str]
+) -> tuple[Verdict, ItemState, list[RecordedEvent], int | None]:
+    """A single command, the only one of `batch`: its key looked up and its item's
+    stream read through the batch, then `decide_and_append`. Returns what that returns,
+    and the position the item was at before (for `write_result`)."""
+    item_id = command.command.item_id
+    key = command.idempotency_key
+    # The key before the stream: a read through a batch starts a new round, and the
+    # stream's version must be read in the round of the append.
+    done = batch.find_by_idempotency_keys((key,)).get(key) if key is not None else None
+    if done is not None:  # applied already: the item's history does not matter
+        verdict, state, events = decide_and_append(
+            batch, command, INITIAL, done, recorded_at, new_id
+        )
+        return verdict, state, events, None
+    history = batch.read_streams((item_id,)).get(item_id, _NOTHING)
+    state = fold(decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history)
+    verdict, state, events = decide_and_append(batch, command, state, None, recorded_at, new_id)
+    return verdict, state, events, history[-1].position if history else None
