@@ -23,18 +23,20 @@ from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.paths import StorePaths
 from cqrs_cli.sync.runner import sync_projection
+from cqrs_cli.views.registry import views
 
 Rows = list[tuple[object, ...]]
 Dump = dict[str, object]
 
 # Everything a projection shows, minus what depends on the wall clock of the sync
-# (projection_views.updated_at, projection_meta.last_sync_at).
-_DUMP_QUERIES = {
-    "items": "SELECT item_key, item_id, description, version, deleted, created_at, updated_at, "
-    "position FROM items ORDER BY item_key",
-    "item_history": "SELECT position, item_id, version, event_type, description, recorded_at "
-    "FROM item_history ORDER BY position",
+# (projection_views.updated_at, projection_meta.last_sync_at): each registered view's
+# rows (its table is named after it), then the bookkeeping.
+_VIEW_QUERY = "SELECT * FROM {} ORDER BY rowid"
+_VIEW_QUERIES = {
+    # An FTS5 table's `*` leaves out the rowid, which is the item's key.
     "item_search": "SELECT rowid, item_id, description FROM item_search ORDER BY rowid",
+}
+_BOOKKEEPING_QUERIES = {
     "views": "SELECT view, version, checkpoint FROM projection_views ORDER BY view",
     "journal_id": "SELECT value FROM projection_meta WHERE key = 'journal_id'",
 }
@@ -45,17 +47,29 @@ _INDEX_QUERY = "SELECT term, doc, col, offset FROM {} ORDER BY doc, col, offset,
 
 
 def dump_projection(path: str | Path) -> Dump:
-    """The projection's content, read in one snapshot, comparable across syncs. Besides
-    the tables, `search_index` is what the full-text index itself holds (every token,
-    row and offset), which selecting from item_search does not show."""
+    """The projection's content, read in one snapshot, comparable across syncs: every
+    registered view's rows and the bookkeeping. Besides the tables, `search_index` is
+    what the full-text index itself holds (every token, row and offset), which
+    selecting from item_search does not show."""
     conn = read_only(path)
     try:
-        conn.execute(
-            "CREATE VIRTUAL TABLE temp.search_index USING fts5vocab(main, item_search, instance)"
-        )
+        names = [view.name for view in views()]
+        if "item_search" in names:
+            conn.execute(
+                "CREATE VIRTUAL TABLE temp.search_index "
+                "USING fts5vocab(main, item_search, instance)"
+            )
         conn.execute("BEGIN")
-        dump: Dump = {name: conn.execute(sql).fetchall() for name, sql in _DUMP_QUERIES.items()}
-        dump["search_index"] = conn.execute(_INDEX_QUERY.format("temp.search_index")).fetchall()
+        dump: Dump = {
+            name: conn.execute(_VIEW_QUERIES.get(name, _VIEW_QUERY.format(name))).fetchall()
+            for name in names
+        }
+        for name, sql in _BOOKKEEPING_QUERIES.items():
+            dump[name] = conn.execute(sql).fetchall()
+        if "item_search" in names:
+            dump["search_index"] = conn.execute(
+                _INDEX_QUERY.format("temp.search_index")
+            ).fetchall()
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -152,8 +166,8 @@ def assert_projection_is_exact(journal: str | Path, projection: str | Path, fold
     positions = [event.position for event in events]
     assert applied == positions, f"history has positions {applied}, the journal {positions}"
     head = events[-1].position if events else 0
-    views = [("item_history", 1, head), ("item_search", 1, head), ("items", 1, head)]
-    assert dump["views"] == views, f"views {dump['views']}, expected {views}"
+    expected = sorted((view.name, view.version, head) for view in views())
+    assert dump["views"] == expected, f"views {dump['views']}, expected {expected}"
     assert_agrees_with_fold(dump, fold_journal(journal))
 
 

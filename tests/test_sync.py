@@ -431,18 +431,18 @@ def test_follow_on_an_empty_store_waits_for_the_journal(store: Path, cqrs_exe: s
 def test_a_follower_stopped_mid_run_reports_the_batches_it_committed(
     store: Path, cli: InProcessCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cqrs_cli.sync.projectors import apply_batch
+    from cqrs_cli.sync.apply import apply_batch
 
     write(store, 2)
     assert cli("sync").out == "Synced 4 events (position 0 -> 4)\n"
     write(store, 10, prefix="More")  # positions 5 to 16
     batches = []
 
-    def interrupted_in_the_third_batch(*args: object) -> None:
+    def interrupted_in_the_third_batch(*args: object) -> list[str]:
         batches.append(args)
         if len(batches) == 3:
             raise KeyboardInterrupt  # as the SIGINT handler does, mid-batch
-        apply_batch(*args)  # type: ignore[arg-type]
+        return apply_batch(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr("cqrs_cli.sync.runner.apply_batch", interrupted_in_the_third_batch)
     result = cli("sync", "--follow", "--batch-size", "5")

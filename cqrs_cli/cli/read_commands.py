@@ -106,7 +106,7 @@ def _get_from_journal(
     """Time travel: the item's state folded from the journal up to a position or time."""
     from ..errors import UsageError
     from ..journal.locator import find_journal
-    from ..journal.time_travel import item_at, parse_timestamp
+    from ..read.time_travel import item_at, parse_timestamp
 
     if at is not None and as_of is not None:
         raise UsageError("give --at or --as-of, not both")

@@ -1,9 +1,15 @@
-"""Opening the projection file and reading its bookkeeping (journal id, checkpoints)."""
+"""The projection file: opening it, and its bookkeeping (each view's version and
+checkpoint; the journal id, last sync time and checkpoint hash in projection_meta).
+
+The bookkeeping writes run inside the caller's transaction, with the rows they account
+for: a checkpoint never moves apart from its view's rows (docs/architecture.md, Sync).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
+from ..clock import utc_now
 from ..errors import StorageError
 from ..sqlitefile import (
     check_existing,
@@ -14,11 +20,11 @@ from ..sqlitefile import (
     sync_lock_timeout,
     translate,
 )
-from .schema import BOOKKEEPING, SEARCH_TRIGGERS, SPEC, VIEW_VERSIONS, VIEWS
+from .schema import BOOKKEEPING, SPEC
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
 
 def statements(script: str) -> Iterator[str]:
@@ -35,31 +41,37 @@ def statements(script: str) -> Iterator[str]:
         yield pending.strip()
 
 
-def create_views(conn: sqlite3.Connection, *, triggers: bool = True) -> None:
-    """Create every view's tables and reset their checkpoints (inside the caller's
-    transaction). Without `triggers`, item_search is left for a bulk build."""
-    for statement in statements(VIEWS):
-        conn.execute(statement)
-    if triggers:
-        create_search_triggers(conn)
-    conn.executemany(
-        "INSERT INTO projection_views (view, version, checkpoint) VALUES (?, ?, 0) "
-        "ON CONFLICT (view) DO UPDATE SET version = excluded.version, checkpoint = 0",
-        VIEW_VERSIONS.items(),
-    )
-
-
-def create_search_triggers(conn: sqlite3.Connection) -> None:
-    for statement in statements(SEARCH_TRIGGERS):
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run every statement of `script` (a constant) inside the caller's transaction."""
+    for statement in statements(script):
         conn.execute(statement)
 
 
 def _initialise(conn: sqlite3.Connection) -> None:
+    # A new file gets every view's tables at once (empty, checkpoint 0): a reader that
+    # opens it before the first sync commits finds an empty projection, not a broken one.
+    from ..views.registry import views
+
     conn.execute("BEGIN")
-    for statement in statements(BOOKKEEPING):
-        conn.execute(statement)
-    create_views(conn)
+    run_script(conn, BOOKKEEPING)
+    for view in views():
+        view.create(conn)
+    _reset_views(conn, [(view.name, view.version) for view in views()])
     conn.execute("COMMIT")
+
+
+def _reset_views(conn: sqlite3.Connection, versions: Sequence[tuple[str, int]]) -> None:
+    """Exactly these views, at these versions, with nothing applied yet."""
+    conn.executemany(
+        "INSERT INTO projection_views (view, version, checkpoint) VALUES (?, ?, 0) "
+        "ON CONFLICT (view) DO UPDATE SET version = excluded.version, checkpoint = 0",
+        versions,
+    )
+    kept = {name for name, _ in versions}
+    gone = [(view,) for (view,) in conn.execute("SELECT view FROM projection_views")]
+    conn.executemany(
+        "DELETE FROM projection_views WHERE view = ?", [row for row in gone if row[0] not in kept]
+    )
 
 
 class ViewState:
@@ -145,6 +157,35 @@ class ProjectionStore:
         if not isinstance(checkpoint, int):
             raise StorageError(f"{self.path}: damaged projection bookkeeping")
         return checkpoint, None if digest is None else str(digest)
+
+    # Bookkeeping inside a sync's write transaction (BEGIN IMMEDIATE, on `conn`)
+
+    def checkpoints(self, names: Sequence[str]) -> dict[str, int]:
+        """The checkpoint of each of `names` that the projection has, read inside the
+        caller's transaction: another sync may have moved them since it last looked."""
+        stored = dict(self.conn.execute("SELECT view, checkpoint FROM projection_views"))
+        return {name: stored[name] for name in names if name in stored}
+
+    def reset_views(self, versions: Sequence[tuple[str, int]]) -> None:
+        """For a rebuild: exactly these views, at these versions, nothing applied yet
+        (the bookkeeping of views no longer built goes)."""
+        _reset_views(self.conn, versions)
+
+    def advance(self, views: Iterable[str], position: int, last_hash: str, journal_id: str) -> None:
+        """`views` were applied up to `position`, whose event has hash `last_hash`:
+        move their checkpoints there and note the journal and the hash, by which the
+        next sync recognises the journal."""
+        now = utc_now()
+        self.conn.executemany(
+            "UPDATE projection_views SET checkpoint = ?, updated_at = ? "
+            "WHERE view = ? AND checkpoint < ?",
+            [(position, now, view, position) for view in views],
+        )
+        self.conn.executemany(
+            "INSERT INTO projection_meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [("journal_id", journal_id), ("last_sync_at", now), ("checkpoint_hash", last_hash)],
+        )
 
     def close(self) -> None:
         self.conn.close()

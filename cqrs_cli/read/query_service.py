@@ -254,13 +254,20 @@ class QueryService:
         views: list[ViewStatus] = []
         built_from = last_sync = None
         if projection is not None:
+            from ..views.registry import views as registered_views
+
             built_from = projection.meta("journal_id")
             last_sync = projection.meta("last_sync_at")
-            for view in projection.views():
-                lag = journal.count_after(view.checkpoint) if journal is not None else 0
-                views.append(
-                    ViewStatus(view.view, view.version, view.checkpoint, lag, view.updated_at)
-                )
+            stored = {view.view: view for view in projection.views()}
+            # Every view this cqrs builds, by name; one the projection does not have yet
+            # (the next sync builds it) shows nothing applied.
+            for view in sorted(registered_views(), key=lambda view: view.name):
+                state = stored.get(view.name)
+                version = state.version if state is not None else view.version
+                checkpoint = state.checkpoint if state is not None else 0
+                lag = journal.count_after(checkpoint) if journal is not None else 0
+                updated_at = state.updated_at if state is not None else None
+                views.append(ViewStatus(view.name, version, checkpoint, lag, updated_at))
         return Status(
             self.paths.journal,
             self.paths.projection,

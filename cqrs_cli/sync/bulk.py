@@ -1,11 +1,10 @@
-"""Building every view from scratch inside SQLite, for the first sync and --rebuild.
+"""The journal's own file, attached to the projection's connection for a bulk build.
 
-The journal is attached read-only to the projection's connection and the views are
-filled with three INSERT ... SELECT statements, with no event crossing into Python:
-several times faster than the row-by-row projectors. It applies when every event is at
-its type's current schema version (nothing to upcast); otherwise the caller falls back
-to projectors.apply_batch. The two must agree: tests/test_sync_properties.py builds the
-same projection both ways.
+Views that can build themselves in SQL (views/*.py, `build`) read the journal's
+`events` table under the schema name views.base.JOURNAL, with no event crossing into
+Python: several times faster than replaying events through their `apply`. That needs a
+journal kept in one local SQLite file (`Journal.local_file()`) and every event at its
+type's current schema version (nothing to upcast); otherwise sync replays.
 """
 
 from __future__ import annotations
@@ -14,95 +13,51 @@ import sqlite3
 
 from ..domain.codec import SCHEMA_VERSIONS
 from ..journal.chain import GENESIS
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-ALIAS = "journal"
+from ..views.base import JOURNAL
 
 _CURRENT = " OR ".join(
     f"(event_type = '{name}' AND schema_version = {version})"
     for name, version in SCHEMA_VERSIONS.items()
 )
 
-_HISTORY = f"""
-INSERT INTO item_history (position, item_id, version, event_type, description, recorded_at)
-SELECT position, stream_id, stream_version, event_type,
-       CASE WHEN event_type = 'ItemDeleted' THEN NULL
-            ELSE json_extract(data, '$.description') END,
-       recorded_at
-FROM {ALIAS}.events WHERE position <= ? ORDER BY position
-"""
-
-# An item's row comes from its last event; a deleted item keeps the description its last
-# create or update set, and created_at is the time of its last ItemCreated; rows are
-# numbered (item_key) in the order items first appear. All as in projectors.apply_batch.
-_ITEMS = """
-INSERT INTO items (item_id, description, version, deleted, created_at, updated_at, position)
-SELECT h.item_id,
-       CASE WHEN h.event_type = 'ItemDeleted' THEN
-           COALESCE((SELECT d.description FROM item_history AS d
-                     WHERE d.item_id = h.item_id AND d.version < h.version
-                       AND d.description IS NOT NULL
-                     ORDER BY d.version DESC LIMIT 1), '')
-       ELSE h.description END,
-       h.version,
-       h.event_type = 'ItemDeleted',
-       CASE WHEN h.event_type = 'ItemCreated' THEN h.recorded_at ELSE
-           COALESCE((SELECT c.recorded_at FROM item_history AS c
-                     WHERE c.item_id = h.item_id AND c.event_type = 'ItemCreated'
-                       AND c.version < h.version
-                     ORDER BY c.version DESC LIMIT 1), h.recorded_at)
-       END,
-       h.recorded_at,
-       h.position
-FROM (SELECT item_id, MAX(version) AS version FROM item_history GROUP BY item_id) AS last
-JOIN item_history AS h ON h.item_id = last.item_id AND h.version = last.version
-JOIN item_history AS first ON first.item_id = last.item_id AND first.version = 1
-ORDER BY first.position
-"""
-
 
 def attach(conn: sqlite3.Connection, journal_uri: str) -> None:
     """Attach the journal read-only (outside any transaction, as SQLite requires)."""
-    conn.execute(f"ATTACH DATABASE ? AS {ALIAS}", (journal_uri,))
+    conn.execute(f"ATTACH DATABASE ? AS {JOURNAL}", (journal_uri,))
 
 
 def detach(conn: sqlite3.Connection) -> None:
     try:
-        conn.execute(f"DETACH DATABASE {ALIAS}")
+        conn.execute(f"DETACH DATABASE {JOURNAL}")
     except sqlite3.Error:
         pass
 
 
-def build(
-    conn: sqlite3.Connection, checkpoint: Callable[[str], None] = lambda point: None
-) -> tuple[int, int, str] | None:
-    """Fill the (empty) items and item_history views from the attached journal, inside
-    the caller's transaction; (events applied, last position, its hash), or None if some event
-    needs upcasting (or its data is not what its type says) and the caller must use
-    the Python projectors. `checkpoint` marks progress points for the crash tests."""
-    (head,) = conn.execute(f"SELECT COALESCE(MAX(position), 0) FROM {ALIAS}.events").fetchone()
+def head(conn: sqlite3.Connection) -> int:
+    """The attached journal's last position, in the caller's transaction: what a build
+    reads up to."""
+    (position,) = conn.execute(
+        f"SELECT COALESCE(MAX(position), 0) FROM {JOURNAL}.events"
+    ).fetchone()
+    return int(position)
+
+
+def current(conn: sqlite3.Connection, up_to: int) -> bool:
+    """Whether every event up to `up_to` is stored at its type's current schema version,
+    so that SQL may read its data as decoding would (no upcasting)."""
     stale = conn.execute(
-        f"SELECT 1 FROM {ALIAS}.events WHERE position <= ? AND NOT ({_CURRENT}) LIMIT 1",
-        (head,),
+        f"SELECT 1 FROM {JOURNAL}.events WHERE position <= ? AND NOT ({_CURRENT}) LIMIT 1",
+        (up_to,),
     ).fetchone()
-    if stale is not None:
-        return None
-    try:
-        applied = conn.execute(_HISTORY, (head,)).rowcount
-    except sqlite3.OperationalError as exc:
-        if "JSON" in str(exc):
-            return None  # malformed data: the projectors report which event
-        raise
-    wrong = conn.execute(
-        "SELECT 1 FROM item_history WHERE event_type != 'ItemDeleted' "
-        "AND typeof(description) != 'text' LIMIT 1"
+    return stale is None
+
+
+def count_and_hash(conn: sqlite3.Connection, up_to: int) -> tuple[int, str]:
+    """How many events there are up to `up_to`, and the hash of the one there."""
+    (count,) = conn.execute(
+        f"SELECT COUNT(*) FROM {JOURNAL}.events WHERE position <= ?", (up_to,)
     ).fetchone()
-    if wrong is not None:
-        return None
-    checkpoint("rebuild-mid")
-    conn.execute(_ITEMS)
-    last = conn.execute(f"SELECT hash FROM {ALIAS}.events WHERE position = ?", (head,)).fetchone()
-    return applied, head, last[0] if last else GENESIS
+    last = conn.execute(
+        f"SELECT hash FROM {JOURNAL}.events WHERE position = ?", (up_to,)
+    ).fetchone()
+    return int(count), str(last[0]) if last else GENESIS

@@ -1,11 +1,12 @@
 """Catching the projection up with the journal.
 
-Rules measured on this machine (ENGINEERING.md, section 2), each seen to lose or
-duplicate data when broken:
+Rules measured on this machine (docs/architecture.md, Storage rules), each seen to lose
+or duplicate data when broken:
 - the journal is opened read-only, read `position > checkpoint` in batches, and no
   read transaction is held between batches or while idle;
-- rows and checkpoint are written in one transaction, and the checkpoint is read
-  *inside* it (BEGIN IMMEDIATE), so concurrent syncs never apply an event twice;
+- each view is caught up from its own checkpoint; a view's rows and its checkpoint are
+  written in one transaction, and the checkpoints are read *inside* it (BEGIN
+  IMMEDIATE), so concurrent syncs never apply an event twice;
 - a rebuild happens in place in one transaction: readers see the previous complete
   projection until it commits; no live database file is ever replaced or unlinked.
 A process killed at any instant leaves the last committed batch; the next run resumes.
@@ -17,20 +18,14 @@ import os
 import sqlite3
 import time
 
-from ..clock import utc_now
 from ..errors import UsageError
-from ..journal.chain import GENESIS
-from ..projection.schema import BUILD_SEARCH_INDEX, DROP_VIEWS, VIEW_VERSIONS
-from ..projection.store import (
-    ProjectionStore,
-    create_search_triggers,
-    create_views,
-    statements,
-)
+from ..projection.store import ProjectionStore
 from ..record import Record, set_field
 from ..sqlitefile import rollback_quietly, translate
+from ..views.registry import views as registered_views
 from . import bulk
-from .projectors import apply_batch
+from .apply import apply_batch
+from .build import Builder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 2000
 CRASH_HOOK_ENV = "CQRS_TEST_CRASH_AT"
 """Testing only: `POINT:N` SIGKILLs this process the Nth time sync reaches POINT
-(before-commit, after-commit, mid-batch, rebuild-before-commit)."""
+(before-commit, after-commit, mid-batch, rebuild-mid, rebuild-before-commit)."""
 
 
 class SyncReport(Record):
@@ -194,13 +189,17 @@ class Syncer:
                 f"the projection was built from another journal ({built_from}, "
                 f"this one is {journal.journal_id})"
             )
-        for view in projection.views():
-            wanted = VIEW_VERSIONS.get(view.view)
-            if wanted is not None and wanted != view.version:
-                reasons.append(f"view {view.view} changed from version {view.version} to {wanted}")
-        stored = {view.view for view in projection.views()}
-        for missing in sorted(set(VIEW_VERSIONS) - stored):
+        wanted = {view.name: view.version for view in registered_views()}
+        stored = projection.views()
+        for view in stored:
+            version = wanted.get(view.view)
+            if version is not None and version != view.version:
+                reasons.append(f"view {view.view} changed from version {view.version} to {version}")
+        for missing in sorted(set(wanted) - {view.view for view in stored}):
             reasons.append(f"view {missing} is new")
+        for gone in sorted({view.view for view in stored} - set(wanted)):
+            # Its checkpoint would hold every read's freshness back for good.
+            reasons.append(f"view {gone} is no longer built")
         if not reasons:
             reason = self._replaced_journal(journal, projection)
             if reason is not None:
@@ -234,14 +233,16 @@ class Syncer:
 
     def _catch_up(self, journal: Journal, projection: ProjectionStore) -> SyncReport:
         conn = projection.conn
+        views = registered_views()
+        names = [view.name for view in views]
         start = end = projection.checkpoint()
         total = max(journal.head() - start, 0)
         applied = 0
         while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                # Read inside the transaction: another sync may have moved it meanwhile.
-                checkpoints = dict(conn.execute("SELECT view, checkpoint FROM projection_views"))
+                # Read inside the transaction: another sync may have moved them meanwhile.
+                checkpoints = projection.checkpoints(names)
                 low = min(checkpoints.values())
                 events = journal.read_all(after=low, limit=self.batch_size)
                 if not events:
@@ -250,8 +251,8 @@ class Syncer:
                 if applied == 0:
                     start = low
                 self._crash.reached("mid-batch")
-                apply_batch(conn, events, checkpoints)
-                self._advance(conn, journal, events[-1].position, events[-1].hash)
+                done = apply_batch(conn, views, events, checkpoints)
+                projection.advance(done, events[-1].position, events[-1].hash, journal.journal_id)
                 self._crash.reached("before-commit")
                 conn.execute("COMMIT")
                 end = events[-1].position
@@ -277,12 +278,11 @@ class Syncer:
         first: bool = False,
     ) -> SyncReport:
         """Build every view from the start of the journal, in place, in one transaction
-        (readers see the previous projection until it commits): in SQL when it can
-        (bulk.py), else through the projectors; item_search is built once at the end
-        with FTS5's 'rebuild' instead of row by row."""
+        (readers see the previous projection until it commits): in SQL where a view can
+        and the journal's file allows it, else by replaying events (build.py)."""
         conn = projection.conn
         # The bulk SQL needs the journal's own file, attached to the projection's
-        # connection; a journal without one is replayed through the projectors.
+        # connection; a journal without one is replayed through every view.
         local = journal.local_file()
         if local is not None:
             bulk.attach(conn, local.sqlite_uri())
@@ -293,17 +293,25 @@ class Syncer:
                     # Another sync got here first: catch up from where it left off.
                     conn.execute("ROLLBACK")
                     return self._catch_up(journal, projection)
-                for statement in statements(DROP_VIEWS):
-                    conn.execute(statement)
-                create_views(conn, triggers=False)
-                built = bulk.build(conn, self._crash.reached) if local is not None else None
-                if built is None:
-                    # Some event needs upcasting: replay through the Python projectors.
-                    built = self._replay(conn, journal)
-                applied, end, last_hash = built
-                conn.execute(BUILD_SEARCH_INDEX)
-                create_search_triggers(conn)
-                self._advance(conn, journal, end, last_hash)
+                views = registered_views()
+                for view in reversed(views):
+                    view.drop(conn)
+                projection.reset_views([(view.name, view.version) for view in views])
+                # Up to the head as the attached file shows it, in this transaction.
+                head = bulk.head(conn) if local is not None else journal.head()
+                builder = Builder(
+                    conn,
+                    journal,
+                    head,
+                    attached=local is not None,
+                    batch_size=self.batch_size,
+                    reached=self._crash.reached,
+                    progress=self.progress,
+                )
+                applied, last_hash = builder.build(views)
+                projection.advance(
+                    [view.name for view in views], head, last_hash, journal.journal_id
+                )
                 self._crash.reached("rebuild-before-commit")
                 conn.execute("COMMIT")
             except BaseException:
@@ -314,45 +322,7 @@ class Syncer:
                 bulk.detach(conn)
         if self.progress is not None:
             self.progress(applied, applied)
-        return SyncReport(applied, 0, end, rebuilt=not first, reasons=reasons)
-
-    def _replay(self, conn: sqlite3.Connection, journal: Journal) -> tuple[int, int, str]:
-        """Every event through the Python projectors (which upcast old versions)."""
-        total = journal.head()
-        applied = end = 0
-        last_hash = GENESIS
-        empty = dict.fromkeys(VIEW_VERSIONS, 0)
-        while True:
-            events = journal.read_all(after=end, limit=self.batch_size)
-            if not events:
-                return applied, end, last_hash
-            apply_batch(conn, events, empty)
-            end, last_hash = events[-1].position, events[-1].hash
-            applied += len(events)
-            self._crash.reached("rebuild-mid")
-            if self.progress is not None:
-                self.progress(applied, max(total, applied))
-
-    def _advance(
-        self, conn: sqlite3.Connection, journal: Journal, position: int, last_hash: str
-    ) -> None:
-        """Move every view's checkpoint to `position` and note the hash of the event
-        there, by which the next sync recognises the journal (inside the batch's
-        transaction)."""
-        now = utc_now()
-        conn.execute(
-            "UPDATE projection_views SET checkpoint = ?, updated_at = ? WHERE checkpoint < ?",
-            (position, now, position),
-        )
-        conn.executemany(
-            "INSERT INTO projection_meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [
-                ("journal_id", journal.journal_id),
-                ("last_sync_at", now),
-                ("checkpoint_hash", last_hash),
-            ],
-        )
+        return SyncReport(applied, 0, head, rebuilt=not first, reasons=reasons)
 
     def follow(
         self,

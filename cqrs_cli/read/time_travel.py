@@ -1,19 +1,22 @@
 """Time travel: an item's state at an earlier journal position or time, folded from the
-journal itself (the projection only knows the present)."""
+journal itself (the projection only knows the present) with the items view's own fold,
+so that it shows what a projection synced to that point would."""
 
 from __future__ import annotations
 
 from datetime import UTC
 
 from ..domain.codec import decode
-from ..domain.item import INITIAL, ItemCreated, ItemNotFound, evolve
+from ..domain.item import ItemNotFound
 from ..domain.validation import validate_item_id
 from ..errors import UsageError
-from ..read.models import ItemView
+from ..views.items import next_item_row
+from .models import ItemView
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .base import Journal
+    from ..journal.base import Journal
+    from ..views.items import ItemRow
 
 
 def parse_timestamp(text: str) -> str:
@@ -46,30 +49,25 @@ def item_at(
     item_id = validate_item_id(item_id)
     if position is not None and position < 0:
         raise UsageError(f"invalid position {position}: it must be 0 or more")
-    state = INITIAL
-    description = created_at = updated_at = ""
-    last_position = 0
+    row: ItemRow | None = None
     for e in journal.read_stream(item_id):
         if (position is not None and e.position > position) or (
             as_of is not None and e.recorded_at > as_of
         ):
             break
-        event = decode(e.stream_id, e.event_type, e.schema_version, e.data)
-        state = evolve(state, event)
-        if isinstance(event, ItemCreated):
-            created_at = e.recorded_at
-        if state.live:  # a deleted item shows its last description, as the projection does
-            description = state.description
-        updated_at = e.recorded_at
-        last_position = e.position
-    if not state.exists or (not state.live and not include_deleted):
-        raise ItemNotFound(item_id, deleted=state.exists)
+        row = next_item_row(row, e, decode(e.stream_id, e.event_type, e.schema_version, e.data))
+    if row is None:
+        raise ItemNotFound(item_id)
+    _, description, version, deleted, created_at, updated_at, last_position = row
+    if deleted and not include_deleted:
+        raise ItemNotFound(item_id, deleted=True)
+    # None means what the projection's upsert makes of it: no description, created now.
     return ItemView(
         item_id,
-        description,
-        state.version,
-        not state.live,
-        created_at,
+        description if description is not None else "",
+        version,
+        bool(deleted),
+        created_at if created_at is not None else updated_at,
         updated_at,
         last_position,
     )

@@ -1,0 +1,76 @@
+"""What a view is: everything sync needs to create one, fill it and keep it current.
+
+A view is one module of this package that builds a `View`: its name, its version (bump
+it whenever its tables or the way events map onto them change: the next sync rebuilds
+the projection, saying why), how to create and drop its tables, how to apply a batch of
+events incrementally, and optionally how to build itself in bulk. Sync keeps one
+checkpoint per view and moves it only in the transaction that applied the view's rows
+(docs/architecture.md, Sync).
+"""
+
+from __future__ import annotations
+
+from ..record import Record, set_field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable, Sequence
+
+    from ..domain.item import Event
+    from ..journal.records import RecordedEvent
+
+    Change = tuple[RecordedEvent, Event]
+    """A journal event and the domain event it holds (decoded once for every view)."""
+    Script = Callable[[sqlite3.Connection], None]
+    Apply = Callable[[sqlite3.Connection, Sequence[Change]], None]
+    Build = Callable[[sqlite3.Connection, int], bool]
+
+JOURNAL = "journal"
+"""The schema name under which a bulk build finds the journal's `events` table: sync
+attaches the journal's file read-only under it (sync/bulk.py)."""
+
+
+class View(Record):
+    """One view of the projection.
+
+    - `create(conn)`: its tables, indexes and triggers, ready for `apply`;
+    - `drop(conn)`: removes them (a rebuild drops every view, last first);
+    - `apply(conn, changes)`: applies events (position order, each above the view's
+      checkpoint) inside the caller's transaction; sync moves the checkpoint;
+    - `build(conn, head)`, optional: fills the freshly created, empty view with every
+      event up to position `head`, in SQL (the journal attached as JOURNAL, or the
+      views in `depends_on`, already filled); False if it cannot (data it does not
+      understand), and sync replays the events through `apply` instead. A view with no
+      `build` is always filled by replay.
+    - `depends_on`: views this one reads; they come before it in the registry and are
+      filled before it is built.
+    """
+
+    __slots__ = ("name", "version", "create", "drop", "apply", "build", "depends_on")
+    name: str
+    version: int
+    create: Script
+    drop: Script
+    apply: Apply
+    build: Build | None
+    depends_on: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        *,
+        create: Script,
+        drop: Script,
+        apply: Apply,
+        build: Build | None = None,
+        depends_on: tuple[str, ...] = (),
+    ) -> None:
+        set_field(self, "name", name)
+        set_field(self, "version", version)
+        set_field(self, "create", create)
+        set_field(self, "drop", drop)
+        set_field(self, "apply", apply)
+        set_field(self, "build", build)
+        set_field(self, "depends_on", depends_on)
