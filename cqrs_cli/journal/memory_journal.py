@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import StorageError, WrongExpectedVersion
+from ..errors import StorageError
 from ..ids import new_uuid
-from .appends import append_once
-from .chain import GENESIS, event_hash
+from .batching import LinkedBatch, append_once
+from .chain import GENESIS
 from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
 
 TYPE_CHECKING = False
@@ -124,19 +124,17 @@ def _first_after(events: list[RecordedEvent], position: int) -> int:
     return low
 
 
-class MemoryBatch:
+class MemoryBatch(LinkedBatch):
     """A transaction on a MemoryJournal: appends are buffered and become visible to
     others only at a commit, all together."""
 
     def __init__(self, journal: MemoryJournal) -> None:
+        super().__init__(journal.locator)
         self._journal = journal
         self._pending: list[RecordedEvent] = []
-        self._versions: dict[str, int] = {}
         self._pending_streams: dict[str, list[RecordedEvent]] = {}
         self._pending_keys: dict[str, list[RecordedEvent]] = {}
         self._pending_ids: set[str] = set()
-        self._prev_hash = GENESIS
-        self._next_position = 1
 
     def __enter__(self) -> MemoryBatch:
         journal = self._journal
@@ -157,14 +155,6 @@ class MemoryBatch:
             self._pending_ids = set()
             self._journal._lock.release()
 
-    def _version(self, stream_id: str) -> int:
-        """The stream's version: the batch's own appends first, then the committed ones."""
-        version = self._versions.get(stream_id)
-        if version is None:
-            stored = self._pending_streams.get(stream_id) or self._journal._streams.get(stream_id)
-            version = stored[-1].stream_version if stored else 0
-        return version
-
     def _new_round(self) -> None:
         # The contract's rule, kept as the SQLite batch keeps it: an append must follow
         # a read of its stream's version in the same round.
@@ -174,7 +164,9 @@ class MemoryBatch:
         version = self._versions.get(stream_id)
         if version is None:
             self._new_round()
-            version = self._version(stream_id)
+            # The batch's own appends first, then the committed ones.
+            stored = self._pending_streams.get(stream_id) or self._journal._streams.get(stream_id)
+            version = stored[-1].stream_version if stored else 0
             self._versions[stream_id] = version
         return version
 
@@ -198,60 +190,6 @@ class MemoryBatch:
             if events:
                 found[key] = events
         return found
-
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: AppendMetadata,
-    ) -> list[RecordedEvent]:
-        actual = self._versions.get(stream_id)
-        if actual is None:
-            raise RuntimeError(f"append to stream {stream_id!r} without reading its version")
-        if actual != expected_version:
-            raise WrongExpectedVersion(stream_id, expected_version, actual)
-        recorded: list[RecordedEvent] = []
-        version = expected_version
-        for event in events:
-            version += 1
-            fields = (
-                event.event_id,
-                stream_id,
-                version,
-                event.event_type,
-                event.schema_version,
-                event.data,
-                metadata.recorded_at,
-                metadata.command_id,
-                metadata.idempotency_key,
-                metadata.correlation_id,
-            )
-            digest = event_hash(self._prev_hash, *fields)
-            recorded.append(
-                RecordedEvent.from_row((self._next_position, *fields, self._prev_hash, digest))
-            )
-            self._prev_hash = digest
-            self._next_position += 1
-        self._buffer(recorded)
-        self._versions[stream_id] = version
-        return recorded
-
-    def restore(self, event: RecordedEvent) -> None:
-        if event.position < self._next_position:
-            raise StorageError(
-                f"position {event.position} does not increase "
-                f"(the journal is at {self._next_position - 1})"
-            )
-        version = self._version(event.stream_id)
-        if event.stream_version != version + 1:
-            raise StorageError(
-                f"stream {event.stream_id!r} goes from version {version} to {event.stream_version}"
-            )
-        self._buffer([event])
-        self._versions[event.stream_id] = event.stream_version
-        self._prev_hash = event.hash
-        self._next_position = event.position + 1
 
     def _buffer(self, events: list[RecordedEvent]) -> None:
         """Add `events` to the batch; StorageError if an event id is stored already (as

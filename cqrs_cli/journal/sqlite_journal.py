@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from itertools import chain
 
-from ..errors import StorageError, WrongExpectedVersion
+from ..errors import StorageError
 from ..ids import new_uuid
 from ..sqlitefile import (
     JOURNAL_APP_ID,
@@ -27,7 +27,7 @@ from ..sqlitefile import (
     rollback_quietly,
     translate,
 )
-from .appends import append_once
+from .batching import LinkedBatch, append_once
 from .chain import GENESIS, bulk_event_hash, event_hash
 from .records import COLUMNS, AppendMetadata, AppendResult, NewEvent, RecordedEvent
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from .base import Fill
-    from .chain import EventHash
 
 SCHEMA_VERSION = 1
 SPEC = FileSpec("cqrs journal", JOURNAL_APP_ID, SCHEMA_VERSION)
@@ -332,7 +331,7 @@ def _insert(conn: sqlite3.Connection, rows: Sequence[RecordedEvent]) -> None:
         conn.execute(sql, values)
 
 
-class JournalBatch:
+class JournalBatch(LinkedBatch):
     """Appends inside one write transaction (BEGIN IMMEDIATE ... COMMIT).
 
     Rows are buffered, and inserted a round at a time (with one statement for up to
@@ -348,15 +347,10 @@ class JournalBatch:
     """
 
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        super().__init__(path)
         self._conn = conn
         self._path = path
-        # The builtin SHA-256 until a round is big enough for OpenSSL's to pay for
-        # importing hashlib (see chain.bulk_event_hash): single commands stay lean.
-        self._hash: EventHash = event_hash
         self._pending: list[RecordedEvent] = []
-        self._versions: dict[str, int] = {}
-        self._prev_hash = GENESIS
-        self._next_position = 1
 
     def __enter__(self) -> JournalBatch:
         conn = self._conn
@@ -452,70 +446,8 @@ class JournalBatch:
             found.setdefault(event.idempotency_key, []).append(event)
         return found
 
-    def restore(self, event: RecordedEvent) -> None:
-        """Buffer an event recorded elsewhere exactly as it is (an import)."""
-        if event.position < self._next_position:
-            raise StorageError(
-                f"{self._path}: position {event.position} does not increase "
-                f"(the journal is at {self._next_position - 1})"
-            )
-        version = self.stream_version(event.stream_id)
-        if event.stream_version != version + 1:
-            raise StorageError(
-                f"{self._path}: stream {event.stream_id!r} goes from version {version} "
-                f"to {event.stream_version}"
-            )
-        self._pending.append(event)
-        self._versions[event.stream_id] = event.stream_version
-        self._prev_hash = event.hash
-        self._next_position = event.position + 1
-
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: AppendMetadata,
-    ) -> list[RecordedEvent]:
-        """Buffer `events` as the stream's next versions; WrongExpectedVersion if the
-        stream is not at `expected_version`."""
-        actual = self._versions.get(stream_id)
-        if actual is None:
-            raise RuntimeError(f"append to stream {stream_id!r} without reading its version")
-        if actual != expected_version:
-            raise WrongExpectedVersion(stream_id, expected_version, actual)
-        recorded_at = metadata.recorded_at
-        command_id = metadata.command_id
-        key = metadata.idempotency_key
-        correlation_id = metadata.correlation_id
-        recorded: list[RecordedEvent] = []
-        hash_event = self._hash
-        prev_hash = self._prev_hash
-        position = self._next_position
-        version = expected_version
-        for event in events:
-            version += 1
-            fields = (
-                event.event_id,
-                stream_id,
-                version,
-                event.event_type,
-                event.schema_version,
-                event.data,
-                recorded_at,
-                command_id,
-                key,
-                correlation_id,
-            )
-            digest = hash_event(prev_hash, *fields)
-            recorded.append(_row((position, *fields, prev_hash, digest)))
-            prev_hash = digest
-            position += 1
-        self._pending += recorded
-        self._prev_hash = prev_hash
-        self._next_position = position
-        self._versions[stream_id] = version
-        return recorded
+    def _buffer(self, events: list[RecordedEvent]) -> None:
+        self._pending += events
 
 
 class SqliteBackend:

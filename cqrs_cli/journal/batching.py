@@ -1,0 +1,132 @@
+"""What every backend's batch shares: the version check of an append, the hash chain
+carried in memory, and the checks of a restored event. A backend's batch subclasses
+`LinkedBatch` and says how it buffers events and reads a stream's version; `append_once`
+is `Journal.append` for every backend (a batch of one append)."""
+
+from __future__ import annotations
+
+from ..errors import StorageError, WrongExpectedVersion
+from .chain import GENESIS, event_hash
+from .records import AppendResult, RecordedEvent
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from contextlib import AbstractContextManager
+
+    from .base import JournalBatch
+    from .chain import EventHash
+    from .records import AppendMetadata, NewEvent
+
+_row = RecordedEvent.from_row
+
+
+class LinkedBatch:
+    """A batch's bookkeeping. The backend sets `_prev_hash` and `_next_position` from the
+    journal's last event when the batch begins (under its write lock), and keeps
+    `_versions`, the versions of the streams read this round."""
+
+    def __init__(self, where: str) -> None:
+        self._where = where
+        """The journal's locator, for messages."""
+        self._versions: dict[str, int] = {}
+        self._prev_hash = GENESIS
+        self._next_position = 1
+        # The builtin SHA-256 until a batch is big enough for OpenSSL's to pay for
+        # importing hashlib (see chain.bulk_event_hash): single commands stay lean.
+        self._hash: EventHash = event_hash
+
+    def _buffer(self, events: list[RecordedEvent]) -> None:
+        """Keep `events` for the commit (the backend's part)."""
+        raise NotImplementedError
+
+    def stream_version(self, stream_id: str) -> int:
+        raise NotImplementedError
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: AppendMetadata,
+    ) -> list[RecordedEvent]:
+        """Buffer `events` as the stream's next versions; WrongExpectedVersion if the
+        stream is not at `expected_version`. (Written for speed: `cqrs apply` calls it
+        once per command.)"""
+        actual = self._versions.get(stream_id)
+        if actual is None:
+            raise RuntimeError(f"append to stream {stream_id!r} without reading its version")
+        if actual != expected_version:
+            raise WrongExpectedVersion(stream_id, expected_version, actual)
+        recorded_at = metadata.recorded_at
+        command_id = metadata.command_id
+        key = metadata.idempotency_key
+        correlation_id = metadata.correlation_id
+        recorded: list[RecordedEvent] = []
+        hash_event = self._hash
+        prev_hash = self._prev_hash
+        position = self._next_position
+        version = expected_version
+        for event in events:
+            version += 1
+            fields = (
+                event.event_id,
+                stream_id,
+                version,
+                event.event_type,
+                event.schema_version,
+                event.data,
+                recorded_at,
+                command_id,
+                key,
+                correlation_id,
+            )
+            digest = hash_event(prev_hash, *fields)
+            recorded.append(_row((position, *fields, prev_hash, digest)))
+            prev_hash = digest
+            position += 1
+        self._buffer(recorded)
+        self._prev_hash = prev_hash
+        self._next_position = position
+        self._versions[stream_id] = version
+        return recorded
+
+    def restore(self, event: RecordedEvent) -> None:
+        """Buffer an event recorded elsewhere exactly as it is (an import); StorageError
+        unless its position is above the last one and it is its stream's next version."""
+        if event.position < self._next_position:
+            raise StorageError(
+                f"{self._where}: position {event.position} does not increase "
+                f"(the journal is at {self._next_position - 1})"
+            )
+        version = self.stream_version(event.stream_id)
+        if event.stream_version != version + 1:
+            raise StorageError(
+                f"{self._where}: stream {event.stream_id!r} goes from version {version} "
+                f"to {event.stream_version}"
+            )
+        self._buffer([event])
+        self._versions[event.stream_id] = event.stream_version
+        self._prev_hash = event.hash
+        self._next_position = event.position + 1
+
+
+def append_once(
+    batch: AbstractContextManager[JournalBatch],
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    metadata: AppendMetadata,
+) -> AppendResult:
+    """In one transaction: the events of `metadata.idempotency_key` if it was used
+    already, else `events` appended at `expected_version` (WrongExpectedVersion if the
+    stream moved on)."""
+    with batch as opened:
+        key = metadata.idempotency_key
+        if key is not None:
+            done = opened.find_by_idempotency_keys([key]).get(key)
+            if done:
+                return AppendResult(done, already_applied=True)
+        opened.stream_version(stream_id)
+        recorded = opened.append(stream_id, expected_version, events, metadata)
+    return AppendResult(recorded, already_applied=False)
