@@ -67,9 +67,7 @@ def dump_projection(path: str | Path) -> Dump:
         for name, sql in _BOOKKEEPING_QUERIES.items():
             dump[name] = conn.execute(sql).fetchall()
         if "item_search" in names:
-            dump["search_index"] = conn.execute(
-                _INDEX_QUERY.format("temp.search_index")
-            ).fetchall()
+            dump["search_index"] = conn.execute(_INDEX_QUERY.format("temp.search_index")).fetchall()
         conn.execute("COMMIT")
     finally:
         conn.close()
