@@ -108,22 +108,3 @@ OUTCOME_BY_EVENT: dict[str, Outcome] = {
     "ItemUpdated": "updated",
     "ItemDeleted": "deleted",
 }
-
-
-def already_applied(item_id: str, key: str, events: list[RecordedEvent]) -> WriteResult:
-    """The result of a command whose idempotency key was used before: the events it
-    appended then. ConflictError if the key was used for another item."""
-    from ..errors import ConflictError
-
-    if events[0].stream_id != item_id:
-        raise ConflictError(
-            f"idempotency key {key!r} was already used for another item ({events[0].stream_id!r})"
-        )
-    return WriteResult(
-        item_id,
-        OUTCOME_BY_EVENT[events[0].event_type],
-        events[-1].stream_version,
-        events[-1].position,
-        tuple(events),
-        already_applied=True,
-    )
