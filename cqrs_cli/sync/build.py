@@ -1,10 +1,11 @@
 """Filling every view from scratch, inside the caller's (rebuild) transaction.
 
-Views are created and filled in registry order. A view with a bulk `build` is built in
-SQL when the journal's file is attached and nothing needs upcasting; every other view is
+Views are created and filled in registry order. A view with a bulk `build` builds
+itself in SQL: from the journal's file, attached, when there is one and nothing needs
+upcasting, or from the views it depends on; a view that cannot (or has no `build`) is
 replayed: the journal read in batches through `journal.read_all`, each batch given to
 the view's `apply`. Views waiting for replay are replayed together, in one pass, before
-a view that depends on one of them is built (and at the end).
+a view that depends on one of them is built, and at the end.
 """
 
 from __future__ import annotations
@@ -41,20 +42,19 @@ class Builder:
         self.conn = conn
         self.journal = journal
         self.head = head
+        self.attached = attached
         # Bulk SQL reads the attached journal's rows as they are stored: only when no
         # event needs upcasting on the way.
-        self.in_sql = attached and bulk.current(conn, head)
+        self.journal_in_sql = head if attached and bulk.current(conn, head) else None
         self.batch_size = batch_size
         self.reached = reached
         self.progress = progress
-        self.replayed: tuple[int, str] = (0, GENESIS)
-        """(events, hash of the last one) of the last replay."""
 
     def build(self, views: Sequence[View]) -> tuple[int, str]:
-        """Create and fill every view; (events applied, hash of the event at `head`)."""
+        """Create and fill every view; (events up to `head`, hash of the event there)."""
         waiting: list[View] = []
         for view in views:
-            if self.in_sql and view.build is not None:
+            if view.build is not None:
                 if any(other.name in view.depends_on for other in waiting):
                     self._replay(waiting)
                     waiting = []
@@ -66,25 +66,33 @@ class Builder:
             waiting.append(view)
         if waiting:
             self._replay(waiting)
-        if self.in_sql:
+        if self.attached:
             return bulk.count_and_hash(self.conn, self.head)
-        return self.replayed
+        return self._count_and_hash()
 
     def _build_in_sql(self, view: View) -> bool:
         """The view's bulk build, undone if it cannot (the view is then replayed)."""
         assert view.build is not None
         self.conn.execute("SAVEPOINT view_build")
-        built = view.build(self.conn, self.head)
+        built = view.build(self.conn, self.journal_in_sql)
         if not built:
             self.conn.execute("ROLLBACK TO view_build")
         self.conn.execute("RELEASE view_build")
         self.reached("rebuild-mid")
         return built
 
+    def _count_and_hash(self) -> tuple[int, str]:
+        """Through the journal's contract: events at or below `head` never change, so the
+        difference of the two counts holds while writers append."""
+        if self.head == 0:
+            return 0, GENESIS
+        count = self.journal.count_after(0) - self.journal.count_after(self.head)
+        (last,) = self.journal.read_all(after=self.head - 1, limit=1)
+        return count, last.hash
+
     def _replay(self, views: Sequence[View]) -> None:
         """The journal's events up to `head`, batch by batch, through the views' apply."""
         applied = end = 0
-        last_hash = GENESIS
         nothing = {view.name: 0 for view in views}
         while end < self.head:
             events = self.journal.read_all(after=end, limit=self.batch_size)
@@ -92,9 +100,8 @@ class Builder:
             if not events:
                 break
             apply_batch(self.conn, views, events, nothing)
-            end, last_hash = events[-1].position, events[-1].hash
+            end = events[-1].position
             applied += len(events)
             self.reached("rebuild-mid")
             if self.progress is not None:
                 self.progress(applied, max(self.head, applied))
-        self.replayed = (applied, last_hash)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     """A journal event and the domain event it holds (decoded once for every view)."""
     Script = Callable[[sqlite3.Connection], None]
     Apply = Callable[[sqlite3.Connection, Sequence[Change]], None]
-    Build = Callable[[sqlite3.Connection, int], bool]
+    Build = Callable[[sqlite3.Connection, int | None], bool]
 
 JOURNAL = "journal"
 """The schema name under which a bulk build finds the journal's `events` table: sync
@@ -38,11 +38,13 @@ class View(Record):
     - `drop(conn)`: removes them (a rebuild drops every view, last first);
     - `apply(conn, changes)`: applies events (position order, each above the view's
       checkpoint) inside the caller's transaction; sync moves the checkpoint;
-    - `build(conn, head)`, optional: fills the freshly created, empty view with every
-      event up to position `head`, in SQL (the journal attached as JOURNAL, or the
-      views in `depends_on`, already filled); False if it cannot (data it does not
-      understand), and sync replays the events through `apply` instead. A view with no
-      `build` is always filled by replay.
+    - `build(conn, journal_head)`, optional: fills the freshly created, empty view in
+      SQL, from the views in `depends_on` (filled by then) or from the journal's
+      events up to `journal_head`, attached as JOURNAL; `journal_head` is None when
+      the journal cannot be read that way (no local file, or events to upcast).
+      False if it cannot build (no journal to read, data it does not understand), and
+      sync replays the events through `apply` instead. A view with no `build` is
+      always filled by replay.
     - `depends_on`: views this one reads; they come before it in the registry and are
       filled before it is built.
     """

@@ -78,11 +78,13 @@ def apply(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
     )
 
 
-def build(conn: sqlite3.Connection, head: int) -> bool:
-    """False when some event's data is not what its type says: replaying it through
-    `apply` then reports which event."""
+def build(conn: sqlite3.Connection, journal_head: int | None) -> bool:
+    """False without the journal to read, or when some event's data is not what its
+    type says: replaying it through `apply` then reports which event."""
+    if journal_head is None:
+        return False
     try:
-        conn.execute(_BUILD, (head,))
+        conn.execute(_BUILD, (journal_head,))
     except sqlite3.OperationalError as exc:
         if "JSON" in str(exc):
             return False

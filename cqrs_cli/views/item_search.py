@@ -74,8 +74,10 @@ def apply(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
     """Nothing: items' triggers did it, row by row, as items' rows were written."""
 
 
-def build(conn: sqlite3.Connection, head: int) -> bool:
-    """The index of every live item in items (filled up to `head` by now), at once."""
+def build(conn: sqlite3.Connection, journal_head: int | None) -> bool:
+    """The index of every live item in items (filled by now), at once. It never
+    declines: created after items was filled, this view could not be replayed (its
+    `apply` leaves the work to triggers that were not there yet)."""
     conn.execute(_REBUILD)
     return True
 

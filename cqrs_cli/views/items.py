@@ -139,8 +139,8 @@ def apply(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
         conn.executemany(_UPSERT, latest.values())
 
 
-def build(conn: sqlite3.Connection, head: int) -> bool:
-    """From item_history, which holds every event up to `head` by now."""
+def build(conn: sqlite3.Connection, journal_head: int | None) -> bool:
+    """From item_history (filled by now, in SQL or by replay, upcasting included)."""
     conn.execute(_BUILD)
     return True
 
