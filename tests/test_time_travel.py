@@ -22,8 +22,8 @@ from cqrs_cli.domain.item import Command, CreateItem, DeleteItem, ItemNotFound, 
 from cqrs_cli.errors import CqrsError
 from cqrs_cli.journal.locator import create_journal
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
-from cqrs_cli.read.time_travel import item_at
 from cqrs_cli.journal.transfer import export_lines, import_journal
+from cqrs_cli.read.time_travel import item_at
 from cqrs_cli.write.command_service import CommandService
 
 
