@@ -16,7 +16,9 @@ Atomic appends.
 Per-stream optimistic concurrency.
     Each stream (an item) has versions 1, 2, 3 ... with no gap. `append` is given the
     version the caller decided on and raises WrongExpectedVersion unless the stream is
-    still at it; two writers can never both append version n.
+    still at it; two writers can never both append version n. A backend that learns of
+    a conflict only at commit raises WrongExpectedVersion from the batch's exit, and the
+    caller decides again (write/command_service.py does).
 Idempotency keys.
     Events appended under a key are found by it (`find_by_idempotency_key[s]`). Inside a
     batch the lookup sees every committed key and the batch's own, so "look up the key,
@@ -73,7 +75,8 @@ class JournalBatch(Protocol):
         ...
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        """The events appended under each key already used (the batch's own included)."""
+        """The events appended under each key already used (the batch's own included);
+        starts a new round, so keys are looked up before a round's streams are read."""
         ...
 
     def append(
