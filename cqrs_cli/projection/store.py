@@ -24,7 +24,10 @@ from .schema import BOOKKEEPING, SPEC
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    CreateViews = Callable[[sqlite3.Connection], Sequence[tuple[str, int]]]
+    """Creates every view's tables in a new projection; their (name, version)s."""
 
 
 def statements(script: str) -> Iterator[str]:
@@ -47,16 +50,12 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
         conn.execute(statement)
 
 
-def _initialise(conn: sqlite3.Connection) -> None:
+def _initialise(conn: sqlite3.Connection, create_views: CreateViews) -> None:
     # A new file gets every view's tables at once (empty, checkpoint 0): a reader that
     # opens it before the first sync commits finds an empty projection, not a broken one.
-    from ..views.registry import views
-
     conn.execute("BEGIN")
     run_script(conn, BOOKKEEPING)
-    for view in views():
-        view.create(conn)
-    _reset_views(conn, [(view.name, view.version) for view in views()])
+    _reset_views(conn, create_views(conn))
     conn.execute("COMMIT")
 
 
@@ -94,14 +93,15 @@ class ProjectionStore:
 
     @classmethod
     def open(
-        cls, path: str, *, create: bool = False, readonly: bool = True
+        cls, path: str, *, create: CreateViews | None = None, readonly: bool = True
     ) -> ProjectionStore | None:
-        """The projection at `path`; None if there is none and `create` is not set.
-        Reads open it read-only: a read never creates or changes the file."""
+        """The projection at `path`; None if there is none and no `create` is given
+        (sync gives it: the views are the sync's to know). Reads open it read-only: a
+        read never creates or changes the file."""
         if not check_existing(path, SPEC):
-            if not create:
+            if create is None:
                 return None
-            create_atomically(path, SPEC, _initialise)
+            create_atomically(path, SPEC, lambda conn: _initialise(conn, create))
         conn = connect(path, readonly=readonly)
         try:
             if not readonly:

@@ -11,6 +11,7 @@ a view that depends on one of them is built, and at the end.
 from __future__ import annotations
 
 from ..journal.chain import GENESIS
+from ..views.registry import views as registered_views
 from . import bulk
 from .apply import apply_batch
 
@@ -23,6 +24,15 @@ if TYPE_CHECKING:
     from ..views.base import View
 
     Progress = Callable[[int, int], None]
+
+
+def create_views(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    """Every registered view's tables, empty, for a new projection file; their
+    (name, version)s for its bookkeeping."""
+    views = registered_views()
+    for view in views:
+        view.create(conn)
+    return [(view.name, view.version) for view in views]
 
 
 class Builder:

@@ -25,7 +25,7 @@ from ..sqlitefile import rollback_quietly, translate
 from ..views.registry import views as registered_views
 from . import bulk
 from .apply import apply_batch
-from .build import Builder
+from .build import Builder, create_views
 from .reasons import rebuild_reasons
 
 TYPE_CHECKING = False
@@ -156,7 +156,7 @@ class Syncer:
             if self._journal is None:
                 return None
         if self._projection is None:
-            store = ProjectionStore.open(self.paths.projection, create=True, readonly=False)
+            store = ProjectionStore.open(self.paths.projection, create=create_views, readonly=False)
             assert store is not None
             self._projection = store
         return self._journal, self._projection
