@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -273,21 +273,20 @@ def test_a_dry_run_takes_no_write_lock(store: Path, monkeypatch: pytest.MonkeyPa
     )
 
 
-def test_a_single_command_is_one_transaction_of_the_journal(store: Path) -> None:
-    # Key lookup, stream read, decision and append all go through one journal.batch():
-    # nothing is read outside it, where another writer could slip in between.
+def test_a_single_command_reads_its_stream_before_taking_the_write_lock(store: Path) -> None:
+    # Under the write lock a single command only looks up its key, checks its stream's
+    # version and appends: reading and folding the stream there made writers queue past
+    # the busy timeout under load (tests/test_sync_concurrency.py).
     class Watched(MemoryJournal):
         transactions = 0
 
         def batch(self) -> MemoryBatch:
             self.transactions += 1
-            return super().batch()
+            return WatchedBatch(self)
 
-        def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-            raise AssertionError("a stream read outside the command's transaction")
-
-        def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
-            raise AssertionError("a key looked up outside the command's transaction")
+    class WatchedBatch(MemoryBatch):
+        def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+            raise AssertionError("a stream read inside the command's transaction")
 
     journal = Watched()
     service = CommandService(journal=journal)

@@ -18,7 +18,7 @@ from ..errors import ConflictError, WrongExpectedVersion
 from ..ids import new_uuid
 from ..paths import StorePaths
 from .checks import check_token, check_version, validated
-from .pipeline import BatchCommand, write_one, write_result
+from .pipeline import MAX_ATTEMPTS, BatchCommand, StaleRead, write_one, write_result
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from ..journal.base import Journal
     from .batch import BatchSummary
     from .results import WriteResult
-
-MAX_ATTEMPTS = 50
-"""Decide-and-append rounds before giving up on an item that keeps changing."""
 
 
 class CommandService:
@@ -142,12 +139,16 @@ class CommandService:
             return plan(self._open(create=False), line, self._clock(), self._new_id)
         journal = self._open(create=True)
         assert journal is not None
+        item_id = line.command.item_id
         for _ in range(MAX_ATTEMPTS):
+            history = journal.read_stream(item_id)
             try:
                 with journal.batch() as batch:
                     verdict, state, events, position = write_one(
-                        batch, line, self._clock(), self._new_id
+                        batch, line, history, self._clock(), self._new_id
                     )
+            except StaleRead:
+                continue  # another writer got there between the read and the lock
             except WrongExpectedVersion:
                 if expected_version is not None:
                     raise

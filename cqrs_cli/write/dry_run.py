@@ -9,9 +9,9 @@ writes nothing.
 
 from __future__ import annotations
 
-from ..errors import ConflictError, NotFoundError, StorageError, WrongExpectedVersion
-from ..journal.records import RecordedEvent
-from .pipeline import ALREADY_APPLIED, write_one, write_result
+from ..errors import ConflictError, NotFoundError
+from ..journal.batching import LinkedBatch
+from .pipeline import ALREADY_APPLIED, MAX_ATTEMPTS, StaleRead, write_one, write_result
 from .results import OUTCOME_BY_EVENT, PlannedEvent, WriteResult
 
 TYPE_CHECKING = False
@@ -19,22 +19,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ..journal.base import Journal
-    from ..journal.records import AppendMetadata, NewEvent
+    from ..journal.records import RecordedEvent
     from .pipeline import BatchCommand
 
 
-PLANNED = 0
-"""The position of a planned event, which has none (nor hashes) until it is appended:
-the dry run's result drops both (results.PlannedEvent)."""
-
-
-class PlanningBatch:
-    """A `JournalBatch` that reads `journal` (None: an empty journal) and plans appends.
-    Its reads are not one snapshot: each is the journal as it is at that moment."""
+class PlanningBatch(LinkedBatch):
+    """A `JournalBatch` that reads `journal` (None: an empty journal) and keeps nothing
+    it is given: the pipeline's appends go through the journal's own append logic
+    (versions, the event envelope) and are dropped. Its reads are not one snapshot:
+    each is the journal as it is at that moment."""
 
     def __init__(self, journal: Journal | None) -> None:
+        super().__init__(journal.locator if journal is not None else "(no journal yet)")
         self._journal = journal
-        self._versions: dict[str, int] = {}
 
     def __enter__(self) -> PlanningBatch:
         return self
@@ -42,20 +39,22 @@ class PlanningBatch:
     def __exit__(self, *exc: object) -> None:
         self._versions.clear()
 
+    def _buffer(self, events: list[RecordedEvent]) -> None:
+        """Planned, never stored."""
+
+    def _stream(self, stream_id: str) -> list[RecordedEvent]:
+        events = self._journal.read_stream(stream_id) if self._journal is not None else []
+        self._versions[stream_id] = events[-1].stream_version if events else 0
+        return events
+
     def stream_version(self, stream_id: str) -> int:
         if stream_id not in self._versions:
-            events = self._journal.read_stream(stream_id) if self._journal is not None else []
-            self._versions[stream_id] = events[-1].stream_version if events else 0
+            self._stream(stream_id)
         return self._versions[stream_id]
 
     def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        found: dict[str, list[RecordedEvent]] = {}
-        for stream_id in dict.fromkeys(stream_ids):
-            events = self._journal.read_stream(stream_id) if self._journal is not None else []
-            if events:
-                found[stream_id] = events
-            self._versions[stream_id] = events[-1].stream_version if events else 0
-        return found
+        found = {stream_id: self._stream(stream_id) for stream_id in dict.fromkeys(stream_ids)}
+        return {stream_id: events for stream_id, events in found.items() if events}
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
         found: dict[str, list[RecordedEvent]] = {}
@@ -66,48 +65,6 @@ class PlanningBatch:
                     found[key] = events
         return found
 
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: AppendMetadata,
-    ) -> list[RecordedEvent]:
-        """The events as they would be recorded, without position or hashes."""
-        actual = self._versions.get(stream_id)
-        if actual is None:
-            raise RuntimeError(f"append to stream {stream_id!r} without reading its version")
-        if actual != expected_version:
-            raise WrongExpectedVersion(stream_id, expected_version, actual)
-        planned: list[RecordedEvent] = []
-        version = expected_version
-        for event in events:
-            version += 1
-            planned.append(
-                RecordedEvent.from_row(
-                    (
-                        PLANNED,
-                        event.event_id,
-                        stream_id,
-                        version,
-                        event.event_type,
-                        event.schema_version,
-                        event.data,
-                        metadata.recorded_at,
-                        metadata.command_id,
-                        metadata.idempotency_key,
-                        metadata.correlation_id,
-                        "",
-                        "",
-                    )
-                )
-            )
-        self._versions[stream_id] = version
-        return planned
-
-    def restore(self, event: RecordedEvent) -> None:
-        raise StorageError("a dry run restores nothing")
-
 
 def plan(
     journal: Journal | None,
@@ -117,18 +74,31 @@ def plan(
 ) -> WriteResult:
     """What `command` would do to `journal` (None: there is none yet), written nowhere.
     An unchanged or already applied command gives the result a real run would."""
-    with PlanningBatch(journal) as batch:
+    item_id = command.command.item_id
+    for _ in range(MAX_ATTEMPTS):
+        history = journal.read_stream(item_id) if journal is not None else []
         try:
-            verdict, state, events, position = write_one(batch, command, recorded_at, new_id)
+            with PlanningBatch(journal) as batch:
+                verdict, state, events, position = write_one(
+                    batch, command, history, recorded_at, new_id
+                )
+            break
+        except StaleRead:
+            continue  # a writer got there between two reads: plan again
         except (ConflictError, NotFoundError):
             # The reads are not one snapshot: a retry whose first attempt committed
             # between the key lookup and the stream read looks wrong on the new state,
             # while its key says it was applied (as a real run, in one transaction, sees).
             key = command.idempotency_key
-            if key is None or not batch.find_by_idempotency_keys((key,)):
+            if key is None or not PlanningBatch(journal).find_by_idempotency_keys((key,)):
                 raise
-            verdict, state, events, position = write_one(batch, command, recorded_at, new_id)
-    item_id = command.command.item_id
+            with PlanningBatch(journal) as batch:  # the key settles it now
+                verdict, state, events, position = write_one(
+                    batch, command, history, recorded_at, new_id
+                )
+            break
+    else:
+        raise ConflictError(f"item {item_id!r} kept changing while the dry run read it; retry")
     if verdict == ALREADY_APPLIED or not events:
         return write_result(item_id, verdict, state, events, position)
     planned = tuple(

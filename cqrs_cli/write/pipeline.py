@@ -58,6 +58,9 @@ else:
     )
 
 
+MAX_ATTEMPTS = 50
+"""Reads and decisions of one command before giving up on an item that keeps changing."""
+
 ALREADY_APPLIED: Verdict = "already applied"
 _NOTHING: list[RecordedEvent] = []  # what an unchanged command appended (never mutated)
 
@@ -132,23 +135,41 @@ def write_result(
     )
 
 
+class StaleRead(Exception):
+    """The item changed between reading its stream and taking the journal's write lock:
+    decide again on the new state (not a conflict, whatever the expected version)."""
+
+
 def write_one(
-    batch: JournalBatch, command: BatchCommand, recorded_at: str, new_id: Callable[[], str]
+    batch: JournalBatch,
+    command: BatchCommand,
+    history: list[RecordedEvent],
+    recorded_at: str,
+    new_id: Callable[[], str],
 ) -> tuple[Verdict, ItemState, list[RecordedEvent], int | None]:
-    """A single command, the only one of `batch`: its key looked up and its item's
-    stream read through the batch, then `decide_and_append`. Returns what that returns,
-    and the position the item was at before (for `write_result`)."""
+    """A single command, the only one of `batch`: `history` is its item's stream, read
+    before the batch began; inside the batch its key is looked up and the stream's
+    version compared with that history (StaleRead if it moved on), then
+    `decide_and_append`. Returns what that returns, and the position the item was at
+    before (for `write_result`).
+
+    The stream is read outside the transaction so that the write lock is held only for
+    the key lookup, a version check, the insert and the commit: holding it while the
+    whole stream was read and folded made writers queue past the busy timeout under
+    load (tests/test_sync_concurrency.py)."""
     item_id = command.command.item_id
     key = command.idempotency_key
-    # The key before the stream: a read through a batch starts a new round, and the
-    # stream's version must be read in the round of the append.
+    # The key before the version: a key lookup starts a new round, and the stream's
+    # version must be read in the round of the append.
     done = batch.find_by_idempotency_keys((key,)).get(key) if key is not None else None
     if done is not None:  # applied already: the item's history does not matter
         verdict, state, events = decide_and_append(
             batch, command, INITIAL, done, recorded_at, new_id
         )
         return verdict, state, events, None
-    history = batch.read_streams((item_id,)).get(item_id, _NOTHING)
+    version = history[-1].stream_version if history else 0
+    if batch.stream_version(item_id) != version:
+        raise StaleRead
     state = fold(decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history)
     verdict, state, events = decide_and_append(batch, command, state, None, recorded_at, new_id)
     return verdict, state, events, history[-1].position if history else None
