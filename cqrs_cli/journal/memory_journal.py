@@ -16,16 +16,16 @@ import threading
 
 from ..errors import StorageError
 from ..ids import new_uuid
-from .batching import LinkedBatch, append_once
+from .batching import AppendsThroughBatch, LinkedBatch
 from .chain import GENESIS
-from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+from .records import RecordedEvent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-class MemoryJournal:
+class MemoryJournal(AppendsThroughBatch):
     def __init__(self, journal_id: str | None = None) -> None:
         self._id = journal_id or new_uuid()
         self._events: list[RecordedEvent] = []
@@ -53,15 +53,6 @@ class MemoryJournal:
     def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
         with self._lock:
             return list(self._keys.get(key, ()))
-
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: AppendMetadata,
-    ) -> AppendResult:
-        return append_once(self.batch(), stream_id, expected_version, events, metadata)
 
     def batch(self) -> MemoryBatch:
         return MemoryBatch(self)

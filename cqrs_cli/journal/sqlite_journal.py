@@ -27,9 +27,9 @@ from ..sqlitefile import (
     rollback_quietly,
     translate,
 )
-from .batching import LinkedBatch, append_once
+from .batching import AppendsThroughBatch, LinkedBatch
 from .chain import GENESIS, bulk_event_hash, event_hash
-from .records import COLUMNS, AppendMetadata, AppendResult, NewEvent, RecordedEvent
+from .records import COLUMNS, RecordedEvent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
 _row = RecordedEvent.from_row
 
 
-class SqliteJournal:
+class SqliteJournal(AppendsThroughBatch):
     """A journal file: the `Journal` of journal/base.py, and its `JournalFile` capability.
     Callers get one from journal/locator.py; `SqliteJournal.open(path)` is the backend's."""
 
@@ -265,15 +265,6 @@ class SqliteJournal:
         """A write transaction for many appends: all of them are committed, or none.
         Use as a context manager."""
         return JournalBatch(self._conn, self.path)
-
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: AppendMetadata,
-    ) -> AppendResult:
-        return append_once(self.batch(), stream_id, expected_version, events, metadata)
 
     def close(self) -> None:
         self._conn.close()
