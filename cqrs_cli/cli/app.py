@@ -3,7 +3,7 @@ path (fast.py) leaves to it. Usage errors become one line and exit 2."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +12,9 @@ from ..errors import ExitCode
 from ..sync.runner import DEFAULT_BATCH_SIZE
 from ..text import printable
 from .item_commands import item_app
+from .item_params import GLOBAL_OPTIONS
 from .journal_commands import events_command, journal_app
+from .options import DEFAULT_POLL, Poll, with_params
 from .state import state
 
 app = typer.Typer(
@@ -51,16 +53,7 @@ def sync_command(
             "--batch-size", metavar="N", min=1, max=1_000_000, help="Events per transaction."
         ),
     ] = DEFAULT_BATCH_SIZE,
-    poll: Annotated[
-        float,
-        typer.Option(
-            "--poll",
-            metavar="SECONDS",
-            min=0.01,
-            max=3600.0,
-            help="With --follow: how often to look.",
-        ),
-    ] = 0.2,
+    poll: Poll = DEFAULT_POLL,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each summary as one JSON object.")
     ] = False,
@@ -137,56 +130,23 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
+@with_params(GLOBAL_OPTIONS)
 def global_options(
-    journal: Annotated[
-        str | None,
-        typer.Option(
-            "--journal",
-            metavar="PATH",
-            envvar="CQRS_JOURNAL",
-            help="The event journal file. [default: HOME/journal.db]",
-            show_default=False,
-        ),
-    ] = None,
-    projection: Annotated[
-        str | None,
-        typer.Option(
-            "--projection",
-            metavar="PATH",
-            envvar="CQRS_PROJECTION",
-            help="The projection file. [default: HOME/projection.db]",
-            show_default=False,
-        ),
-    ] = None,
-    home: Annotated[
-        str | None,
-        typer.Option(
-            "--home",
-            metavar="DIR",
-            envvar="CQRS_HOME",
-            help="Folder holding both files. [default: $XDG_DATA_HOME/cqrs]",
-            show_default=False,
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="No messages on stderr, only errors.")
-    ] = False,
-    debug: Annotated[
-        bool,
-        typer.Option("--debug", envvar="CQRS_DEBUG", help="Show tracebacks of unexpected errors."),
-    ] = False,
     version: Annotated[
         bool,
         typer.Option(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    **options: Any,
 ) -> None:
-    state.journal = journal
-    state.projection = projection
-    state.home = home
-    state.quiet = quiet
-    state.debug = state.debug or debug
+    # What the command line (or the environment) gave changes the state; the rest keeps
+    # the state's reset value (CQRS_DEBUG may have turned debug on already), as on the
+    # fast path.
+    for param in GLOBAL_OPTIONS:
+        value = options[param.dest]
+        if value != param.default:
+            setattr(state, param.dest, value)
 
 
 def _command_path(command: object, argv: list[str]) -> str:

@@ -68,8 +68,7 @@ def run_apply(
     from .sync_command import progress_bar
 
     stream = open_input(source)
-    show_bar = sys.stderr.isatty() and not state.quiet
-    with progress_bar(show_bar, "Applying") as progress:
+    with progress_bar("Applying") as progress:
         tick = (lambda n: progress(n, 0)) if progress is not None else None
         lines = _counted(stream, tick)
         with CommandService(state.paths()) as service:

@@ -8,22 +8,27 @@ option) returns None and the typer application handles the call, so every error
 message and all help come from one place. tests/test_cli_fast_path.py runs the same
 argv through both parsers and requires identical results.
 
-The hot commands' tables are built from their declarations in item_params.py, which
-typer's parameters are built from too. The global options are declared here and on the
-typer application's callback (app.py); a test compares the two.
+The tables of the hot commands and of the global options are built from their
+declarations in item_params.py, which typer's parameters are built from too.
 """
 
 from __future__ import annotations
 
-from .item_params import ITEM_COMMANDS, Param
-from .item_params import MAX_INT as MAX_INT  # journal_commands.py imports it from here
+from .item_params import GLOBAL_OPTIONS, ITEM_COMMANDS, Param
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
-GLOBAL_VALUES = {"--journal": "journal", "--projection": "projection", "--home": "home"}
-GLOBAL_FLAGS = {"--debug": "debug", "-q": "quiet", "--quiet": "quiet"}
+
+def _dests(options: Iterable[Param], *, flags: bool) -> dict[str, str]:
+    """Each name of the flags (flags=True) or of the options taking a value among
+    `options`, mapped to the option's dest."""
+    return {name: p.dest for p in options if p.is_flag == flags for name in p.names}
+
+
+GLOBAL_VALUES = _dests(GLOBAL_OPTIONS, flags=False)
+GLOBAL_FLAGS = _dests(GLOBAL_OPTIONS, flags=True)
 
 
 class Number:
@@ -57,8 +62,8 @@ class Spec:
         options = [p for p in params if not p.is_argument]
         taken = [p for p in options if p.fast]
         self.positional = tuple(p.dest for p in params if p.is_argument)
-        self.values = {name: p.dest for p in taken if not p.is_flag for name in p.names}
-        self.flags = {name: p.dest for p in taken if p.is_flag for name in p.names}
+        self.values = _dests(taken, flags=False)
+        self.flags = _dests(taken, flags=True)
         self.convert = {p.dest: Number(p) for p in taken if p.type in (int, float)}
         self.defaults = {p.dest: p.default for p in options}
         self.run = run

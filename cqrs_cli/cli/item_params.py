@@ -1,10 +1,10 @@
-"""The item commands' arguments and options, declared once.
+"""The item commands' arguments and options, and the global options, declared once.
 
 Two parsers read these: the fast path (fast.py) builds its tables from them for the hot
-commands, and options.py builds the typer parameters of every `cqrs item` command from
-them (names, metavar, help, type, range, default). So a renamed option, a changed range
-or a new flag is one edit here, seen by both. The order of a command's parameters is
-the order of its --help.
+commands, and options.py builds the typer parameters of every `cqrs item` command and
+of the global options from them (names, metavar, help, type, range, default). So a
+renamed option, a changed range or a new flag is one edit here, seen by both. The order
+of a command's parameters is the order of its --help.
 
 Imported on the fast path: plain classes and literals only (no typing, dataclasses,
 inspect), so that the hot commands start up as fast as before.
@@ -21,12 +21,14 @@ class Param:
     """One argument (no names: positional, required) or option (its names, e.g. -q and
     --quiet) of a command. `type` is str, int or float for an option taking a value,
     bool for a flag (default False); an option whose default is None is optional
-    (`int | None`). `fast` False: only typer parses it, and the fast path hands any
+    (`int | None`). `envvar`: typer reads the option from that environment variable when
+    it is not given. `fast` False: only typer parses it, and the fast path hands any
     command line using it to typer."""
 
     __slots__ = (
         "default",
         "dest",
+        "envvar",
         "fast",
         "help",
         "max",
@@ -40,15 +42,15 @@ class Param:
     def __init__(
         self,
         dest: str,
-        names: tuple[str, ...],
-        *,
-        type: type,
+        *names: str,
         help: str,
+        type: type = str,
         metavar: str | None = None,
         default: object = None,
         min: float | None = None,
         max: float | None = None,
         show_default: bool = True,
+        envvar: str | None = None,
         fast: bool = True,
     ) -> None:
         self.dest = dest
@@ -60,6 +62,7 @@ class Param:
         self.min = min
         self.max = max
         self.show_default = show_default
+        self.envvar = envvar
         self.fast = fast
 
     @property
@@ -75,60 +78,89 @@ class Param:
 
 
 def argument(dest: str, metavar: str, help: str, *, show_default: bool = False) -> Param:
-    return Param(dest, (), type=str, metavar=metavar, help=help, show_default=show_default)
+    return Param(dest, metavar=metavar, help=help, show_default=show_default)
 
 
-def option(
+def flag(dest: str, *names: str, help: str, envvar: str | None = None) -> Param:
+    return Param(dest, *names, type=bool, help=help, default=False, envvar=envvar)
+
+
+def count(
     dest: str,
-    *names: str,
+    name: str,
+    *,
     metavar: str,
     help: str,
-    type: type = str,
-    default: object = None,
-    min: float | None = None,
-    max: float | None = None,
+    default: int | None = None,
     show_default: bool = True,
     fast: bool = True,
 ) -> Param:
+    """An option taking a count or a journal position: a whole number, 0 to MAX_INT."""
     return Param(
         dest,
-        names,
-        type=type,
+        name,
+        type=int,
+        min=0,
+        max=MAX_INT,
         metavar=metavar,
         help=help,
         default=default,
-        min=min,
-        max=max,
         show_default=show_default,
         fast=fast,
     )
 
 
-def flag(dest: str, *names: str, help: str) -> Param:
-    return Param(dest, names, type=bool, help=help, default=False)
+# --- The global options, `cqrs [OPTIONS] COMMAND` -------------------------------------------
+# Each names a field of the CLI state (state.py); typer's own (--version) are in app.py.
+
+GLOBAL_OPTIONS = (
+    Param(
+        "journal",
+        "--journal",
+        metavar="PATH",
+        envvar="CQRS_JOURNAL",
+        help="The event journal file. [default: HOME/journal.db]",
+        show_default=False,
+    ),
+    Param(
+        "projection",
+        "--projection",
+        metavar="PATH",
+        envvar="CQRS_PROJECTION",
+        help="The projection file. [default: HOME/projection.db]",
+        show_default=False,
+    ),
+    Param(
+        "home",
+        "--home",
+        metavar="DIR",
+        envvar="CQRS_HOME",
+        help="Folder holding both files. [default: $XDG_DATA_HOME/cqrs]",
+        show_default=False,
+    ),
+    flag("quiet", "-q", "--quiet", help="No messages on stderr, only errors."),
+    flag("debug", "--debug", envvar="CQRS_DEBUG", help="Show tracebacks of unexpected errors."),
+)
 
 
 # --- Shared by several commands -----------------------------------------------------------
 
 ITEM_ID = argument("item_id", "ID", "The item's id.")
-EXPECT_VERSION = option(
+EXPECT_VERSION = count(
     "expect_version",
     "--expect-version",
     metavar="N",
-    type=int,
-    min=0,
-    max=MAX_INT,
     help="Fail with exit 4 unless the item is at version N (0: never written).",
     show_default=False,
 )
-IDEMPOTENCY_KEY = option(
+IDEMPOTENCY_KEY = Param(
     "idempotency_key",
     "--idempotency-key",
     metavar="KEY",
     help="Apply at most once: a retry with the same KEY appends nothing and exits 0.",
     show_default=False,
 )
-CORRELATION_ID = option(
+CORRELATION_ID = Param(
     "correlation_id",
     "--correlation-id",
     metavar="ID",
@@ -154,17 +186,14 @@ INCLUDE_DELETED = flag(
     "include_deleted", "--include-deleted", help="Deleted items too (flagged as deleted)."
 )
 SYNC = flag("sync", "--sync", help="Catch the projection up first (read your writes).")
-MIN_POSITION = option(
+MIN_POSITION = count(
     "min_position",
     "--min-position",
     metavar="POS",
-    type=int,
-    min=0,
-    max=MAX_INT,
     help="Wait until the projection reached POS (a write's position); else exit 5.",
     show_default=False,
 )
-WAIT = option(
+WAIT = Param(
     "wait",
     "--wait",
     metavar="SECONDS",
@@ -185,7 +214,7 @@ JSON_RECORDS = flag("as_json", "--json", help="One JSON array of records.")
 ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
     "create": (
         ITEM_ID,
-        option(
+        Param(
             "description",
             "-d",
             "--description",
@@ -207,17 +236,14 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
         INCLUDE_DELETED,
         *READ_CONSISTENCY,
         # Time travel reads the journal, not the projection: not a hot path.
-        option(
+        count(
             "at",
             "--at",
             metavar="POS",
-            type=int,
-            min=0,
-            max=MAX_INT,
             help="Time travel: the item as of journal position POS (reads the journal).",
             fast=False,
         ),
-        option(
+        Param(
             "as_of",
             "--as-of",
             metavar="TIME",
@@ -226,18 +252,15 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
         ),
     ),
     "list": (
-        option(
+        count(
             "limit",
             "--limit",
             metavar="N",
-            type=int,
-            min=0,
-            max=MAX_INT,
             help="At most N items.",
             show_default=False,
         ),
-        option("prefix", "--prefix", metavar="TEXT", help="Only ids starting with TEXT."),
-        option(
+        Param("prefix", "--prefix", metavar="TEXT", help="Only ids starting with TEXT."),
+        Param(
             "after",
             "--after",
             metavar="ID",
@@ -258,13 +281,10 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
     ),
     "search": (
         argument("text", "TEXT", "Words that must all appear.", show_default=True),
-        option(
+        count(
             "limit",
             "--limit",
             metavar="N",
-            type=int,
-            min=0,
-            max=MAX_INT,
             help="At most N results, best first.",
             default=20,
         ),

@@ -11,7 +11,8 @@ import typer
 
 from ..errors import UsageError
 from . import output
-from .fast import MAX_INT
+from .item_params import MAX_INT
+from .options import DEFAULT_POLL, Poll
 from .state import state
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def verify_command(as_json: Json = False) -> int:
 
     journal = _open_journal()
     try:
-        with progress_bar(sys.stderr.isatty() and not state.quiet, "Verifying") as progress:
+        with progress_bar("Verifying") as progress:
             report = verify(journal, progress)
     finally:
         journal.close()
@@ -123,7 +124,7 @@ def import_command(
 
     stream = open_input(source)
     locator = state.paths().journal
-    with progress_bar(sys.stderr.isatty() and not state.quiet, "Importing") as progress:
+    with progress_bar("Importing") as progress:
         journal_id, count = import_journal(stream, partial(create_journal, locator), progress)
     output.note(f"Imported {count} events into {redacted(locator)} (journal id {journal_id})")
     return 0
@@ -178,16 +179,7 @@ def events_command(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events until interrupted.")
     ] = False,
-    poll: Annotated[
-        float,
-        typer.Option(
-            "--poll",
-            metavar="SECONDS",
-            min=0.01,
-            max=3600.0,
-            help="With --follow: how often to look.",
-        ),
-    ] = 0.2,
+    poll: Poll = DEFAULT_POLL,
 ) -> int:
     """Print the journal's events as NDJSON envelopes, in position order.
 
@@ -197,14 +189,12 @@ def events_command(
     Example: cqrs events --type ItemDeleted | jq -r .stream_id
     """
     from .events_output import stream_events
+    from .sync_command import check_poll, stop_on_sigterm
 
     if after < 0 or (limit is not None and limit < 0):
         raise UsageError("--after and --limit must be 0 or more")
-    if not 0 < poll <= 3600:
-        raise UsageError(f"invalid --poll {poll}: give seconds, more than 0")
+    check_poll(poll)
     if follow:
-        from .sync_command import stop_on_sigterm
-
         stop_on_sigterm()
     return stream_events(
         stream_id=stream,

@@ -1,5 +1,6 @@
-"""The item commands' typer parameters, built from their declarations in item_params.py
-(the fast path, fast.py, builds its tables from the same declarations)."""
+"""Typer parameters declared once: those of the item commands and the global options,
+built from their declarations in item_params.py (the fast path, fast.py, builds its
+tables from the same declarations), and the typer-only options several commands share."""
 
 from __future__ import annotations
 
@@ -11,7 +12,20 @@ import typer
 
 from .item_params import ITEM_COMMANDS, Param
 
-Command = TypeVar("Command", bound=Callable[..., int])
+Command = TypeVar("Command", bound=Callable[..., object])
+
+DEFAULT_POLL = 0.2
+Poll = Annotated[
+    float,
+    typer.Option(
+        "--poll",
+        metavar="SECONDS",
+        min=0.01,
+        max=3600.0,
+        help="With --follow: how often to look.",
+    ),
+]
+"""`--poll SECONDS` of the commands that follow the journal (sync, events)."""
 
 
 def typer_annotation(param: Param) -> object:
@@ -28,6 +42,7 @@ def typer_annotation(param: Param) -> object:
             metavar=param.metavar,
             min=param.min,
             max=param.max,
+            envvar=param.envvar,
             help=param.help,
             show_default=param.show_default,
         )
@@ -35,31 +50,42 @@ def typer_annotation(param: Param) -> object:
     return Annotated[value_type, info]
 
 
-def typer_signature(params: tuple[Param, ...]) -> inspect.Signature:
-    """The signature typer reads the parameters from: arguments are required, options
-    default to their declared default."""
+def typer_signature(params: tuple[Param, ...], own: inspect.Signature) -> inspect.Signature:
+    """The signature typer reads the parameters from: `params` (arguments are required,
+    options default to their declared default), then the function's `own` parameters
+    but for its **options."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
     empty = inspect.Parameter.empty
-    return inspect.Signature(
-        [
-            inspect.Parameter(
-                p.dest,
-                inspect.Parameter.KEYWORD_ONLY,
-                annotation=typer_annotation(p),
-                default=empty if p.is_argument else p.default,
-            )
-            for p in params
-        ],
-        return_annotation=int,
-    )
+    declared = [
+        inspect.Parameter(
+            p.dest,
+            keyword,
+            annotation=typer_annotation(p),
+            default=empty if p.is_argument else p.default,
+        )
+        for p in params
+    ]
+    written = [
+        p.replace(kind=keyword)
+        for p in own.parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    return own.replace(parameters=[*declared, *written])
 
 
-def declared(name: str) -> Callable[[Command], Command]:
-    """Decorates `def command(**options) -> int` so that typer sees the parameters
-    declared for `cqrs item NAME`; typer passes them all by name."""
-    signature = typer_signature(ITEM_COMMANDS[name])
+def with_params(params: tuple[Param, ...]) -> Callable[[Command], Command]:
+    """Decorates `def command(**options) -> ...` so that typer sees the parameters
+    declared in `params`, followed by any the function writes out itself (typer-only
+    ones, such as --version); typer passes them all by name."""
 
     def declare(command: Command) -> Command:
-        command.__signature__ = signature  # type: ignore[attr-defined]
+        own = inspect.signature(command, eval_str=True)
+        command.__signature__ = typer_signature(params, own)  # type: ignore[attr-defined]
         return command
 
     return declare
+
+
+def declared(name: str) -> Callable[[Command], Command]:
+    """`with_params` for `cqrs item NAME`: the parameters declared for it."""
+    return with_params(ITEM_COMMANDS[name])

@@ -10,34 +10,63 @@ from ..errors import NotFoundError
 from ..read.models import HistoryEntry
 from ..text import printable
 from . import output
+from .item_params import MAX_WAIT
 from .state import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import TypedDict, Unpack
 
     from ..read.models import ItemView
     from ..read.query_service import QueryService
 
     Listed = ItemView | HistoryEntry
 
+    class Consistency(TypedDict, total=False):
+        """How fresh a read must be: the options of item_params.READ_CONSISTENCY, which
+        every read command takes and hands on to _Reading."""
+
+        sync: bool
+        min_position: int | None
+        wait: float | None
+        quiet: bool
+
+
 DEFAULT_WAIT = 5.0
 
 
-def _service(sync: bool, min_position: int | None, wait: float | None, quiet: bool) -> QueryService:
-    """The query service, after the consistency options: --sync catches the projection
-    up, --min-position waits for it (exit 5 if it does not get there in time)."""
-    from ..read.query_service import QueryService
+class _Reading:
+    """`with _Reading(consistency) as service:` a read command's query service.
 
-    _check_wait(wait)
-    if quiet:
-        state.quiet = True
-    service = QueryService(state.paths())
-    if sync:
-        service.sync()
-    if min_position is not None:
-        service.wait_for(min_position, DEFAULT_WAIT if wait is None else wait)
-    return service
+    Made after the consistency options: --sync catches the projection up, --min-position
+    waits for it (exit 5 if it does not get there in time). On leaving, before it is
+    closed: the note on stderr if the projection is behind, also when the item was not
+    found, which may only mean "not synced yet"."""
+
+    __slots__ = ("service",)
+
+    def __init__(self, consistency: Consistency) -> None:
+        from ..read.query_service import QueryService
+
+        wait = consistency.get("wait")
+        _check_wait(wait)
+        if consistency.get("quiet"):
+            state.quiet = True
+        self.service = QueryService(state.paths())
+        if consistency.get("sync"):
+            self.service.sync()
+        min_position = consistency.get("min_position")
+        if min_position is not None:
+            self.service.wait_for(min_position, DEFAULT_WAIT if wait is None else wait)
+
+    def __enter__(self) -> QueryService:
+        return self.service
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        with self.service:
+            if kind is None or issubclass(kind, NotFoundError):
+                _note_if_behind(self.service)
 
 
 def _note_if_behind(service: QueryService) -> None:
@@ -63,7 +92,7 @@ def _note_if_behind(service: QueryService) -> None:
 def _check_wait(wait: float | None) -> None:
     from ..errors import UsageError
 
-    if wait is not None and not 0 <= wait < 86400 * 366:
+    if wait is not None and not 0 <= wait < MAX_WAIT:
         raise UsageError(f"invalid --wait {wait}: give seconds, 0 or more")
 
 
@@ -72,22 +101,16 @@ def run_get(
     *,
     as_json: bool = False,
     include_deleted: bool = False,
-    sync: bool = False,
-    min_position: int | None = None,
-    wait: float | None = None,
-    quiet: bool = False,
     at: int | None = None,
     as_of: str | None = None,
+    **consistency: Unpack[Consistency],
 ) -> int:
     if at is not None or as_of is not None:
-        return _get_from_journal(item_id, at, as_of, as_json, include_deleted, sync or min_position)
-    with _service(sync, min_position, wait, quiet) as service:
-        try:
+        asked = consistency.get("sync") or consistency.get("min_position")
+        item = _item_from_journal(item_id, at, as_of, include_deleted, asked)
+    else:
+        with _Reading(consistency) as service:
             item = service.get_item(item_id, include_deleted=include_deleted)
-        except NotFoundError:
-            _note_if_behind(service)  # "not found" may only mean "not synced yet"
-            raise
-        _note_if_behind(service)
     if as_json:
         output.json_line(item.to_json())
     else:
@@ -95,14 +118,13 @@ def run_get(
     return 0
 
 
-def _get_from_journal(
+def _item_from_journal(
     item_id: str,
     at: int | None,
     as_of: str | None,
-    as_json: bool,
     include_deleted: bool,
     consistency: object,
-) -> int:
+) -> ItemView:
     """Time travel: the item's state folded from the journal up to a position or time."""
     from ..errors import UsageError
     from ..journal.locator import find_journal
@@ -127,11 +149,7 @@ def _get_from_journal(
         journal.close()
     where = f"position {at}" if at is not None else f"time {moment}"
     output.note(f"(read from the journal as of {where}, not from the projection)")
-    if as_json:
-        output.json_line(item.to_json())
-    else:
-        output.data(str(item))
-    return 0
+    return item
 
 
 def run_list(
@@ -142,12 +160,9 @@ def run_list(
     include_deleted: bool = False,
     as_json: bool = False,
     nl: bool = False,
-    sync: bool = False,
-    min_position: int | None = None,
-    wait: float | None = None,
-    quiet: bool = False,
+    **consistency: Unpack[Consistency],
 ) -> int:
-    with _service(sync, min_position, wait, quiet) as service:
+    with _Reading(consistency) as service:
         if as_json or nl or sys.stdout.isatty():
             items = service.list_items(
                 limit=limit, prefix=prefix, after=after, include_deleted=include_deleted
@@ -160,7 +175,6 @@ def run_list(
                 limit=limit, prefix=prefix, after=after, include_deleted=include_deleted
             ):
                 write(printable(item_id) + "\n")
-        _note_if_behind(service)
     return 0
 
 
@@ -228,18 +242,10 @@ def run_history(
     *,
     as_json: bool = False,
     nl: bool = False,
-    sync: bool = False,
-    min_position: int | None = None,
-    wait: float | None = None,
-    quiet: bool = False,
+    **consistency: Unpack[Consistency],
 ) -> int:
-    with _service(sync, min_position, wait, quiet) as service:
-        try:
-            entries = service.history(item_id)
-        except NotFoundError:
-            _note_if_behind(service)
-            raise
-        _note_if_behind(service)
+    with _Reading(consistency) as service:
+        entries = service.history(item_id)
     _render(entries, as_json=as_json, nl=nl, table=_history_table, line=_history_line)
     return 0
 
@@ -251,14 +257,10 @@ def run_search(
     fts: bool = False,
     as_json: bool = False,
     nl: bool = False,
-    sync: bool = False,
-    min_position: int | None = None,
-    wait: float | None = None,
-    quiet: bool = False,
+    **consistency: Unpack[Consistency],
 ) -> int:
-    with _service(sync, min_position, wait, quiet) as service:
+    with _Reading(consistency) as service:
         hits = service.search(text, limit=limit, fts=fts)
-        _note_if_behind(service)
     _render(hits, as_json=as_json, nl=nl, table=_items_table, line=_item_line)
     return 0
 

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
 
 
 def progress_bar(
-    enabled: bool, description: str = "Syncing"
+    description: str = "Syncing", *, wanted: bool = True
 ) -> AbstractContextManager[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; otherwise nothing at all."""
+    """A rich progress bar on stderr when it is a terminal, -q was not given and the
+    command wants one; otherwise nothing at all."""
     from contextlib import contextmanager
+
+    enabled = wanted and sys.stderr.isatty() and not state.quiet
 
     @contextmanager
     def bar() -> Iterator[Callable[[int, int], None] | None]:
@@ -59,22 +62,21 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def run_sync(
-    *,
-    rebuild: bool = False,
-    follow: bool = False,
-    batch_size: int = 2000,
-    poll: float = 0.2,
-    as_json: bool = False,
-) -> int:
+def check_poll(poll: float) -> None:
+    """--poll of the commands that follow the journal (sync, events)."""
+    from ..errors import UsageError
+
+    if not 0 < poll <= 3600:
+        raise UsageError(f"invalid --poll {poll}: give seconds, more than 0")
+
+
+def run_sync(*, rebuild: bool, follow: bool, batch_size: int, poll: float, as_json: bool) -> int:
     from ..errors import UsageError
     from ..sync.runner import Syncer, SyncInterrupted
 
     if batch_size < 1:
         raise UsageError(f"invalid --batch-size {batch_size}: it must be 1 or more")
-    if not 0 < poll <= 3600:
-        raise UsageError(f"invalid --poll {poll}: give seconds, more than 0")
-    show_bar = sys.stderr.isatty() and not state.quiet and not as_json
+    check_poll(poll)
 
     def report(result: SyncReport) -> None:
         if as_json:
@@ -88,7 +90,7 @@ def run_sync(
 
     paths = state.paths()
     with (
-        progress_bar(show_bar and not follow) as progress,
+        progress_bar(wanted=not (as_json or follow)) as progress,
         Syncer(paths, batch_size=batch_size, progress=progress, notify=rebuilding) as syncer,
     ):
         if not follow and not _has_journal(paths.journal):
