@@ -4,7 +4,7 @@ dry runs and typed errors."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from cqrs_cli.errors import (
     UsageError,
     WrongExpectedVersion,
 )
-from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
+from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent, StateRecord
 from cqrs_cli.journal.sqlite_journal import JournalBatch, SqliteJournal
 from cqrs_cli.paths import StorePaths
 from cqrs_cli.write.command_service import CommandService
@@ -331,8 +331,16 @@ class RacingBatch:
     def stream_version(self, stream_id: str) -> int:
         return self._inner.stream_version(stream_id)
 
-    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        return self._inner.read_streams(stream_ids)
+    def read_streams(
+        self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        return self._inner.read_streams(stream_ids, from_versions)
+
+    def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
+        return self._inner.read_states(stream_ids)
+
+    def save_state(self, record: StateRecord) -> None:
+        self._inner.save_state(record)
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
         return self._inner.find_by_idempotency_keys(keys)

@@ -160,7 +160,7 @@ def test_the_file_is_marked_as_a_wal_mode_cqrs_journal(
     conn = raw_connection(journal_path)
     try:
         assert conn.execute("PRAGMA application_id").fetchone()[0] == JOURNAL_APP_ID
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         rows = conn.execute("SELECT key, value FROM journal_meta").fetchall()
     finally:

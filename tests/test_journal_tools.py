@@ -58,6 +58,7 @@ def test_verify_passes_on_a_clean_journal_and_lists_its_checks(
         "events: 6, positions strictly increasing up to 6",
         "hash chain: every event linked to the one before, and unedited",
         "stream versions: 1, 2, 3 ... in position order, 3 streams",
+        "state records: 0, each the fold of its stream's events",
     ]
 
 
@@ -69,7 +70,7 @@ def test_verify_json(cli: InProcessCli, journal: Path) -> None:
     assert report["ok"] is True
     assert (report["events"], report["head"], report["streams"]) == (6, 6, 3)
     assert report["journal_id"] == journal_id(journal)
-    assert len(report["checks"]) == 5 and all(isinstance(c, str) for c in report["checks"])
+    assert len(report["checks"]) == 6 and all(isinstance(c, str) for c in report["checks"])
 
 
 def test_verify_an_empty_journal(cli: InProcessCli, store: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from ..errors import StorageError
-from .item import Event, ItemCreated, ItemDeleted, ItemUpdated
+from .item import Event, ItemCreated, ItemDeleted, ItemState, ItemUpdated
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,3 +68,29 @@ def decode(stream_id: str, event_type: str, schema_version: int, data: str) -> E
     if event_type == "ItemCreated":
         return ItemCreated(stream_id, description)
     return ItemUpdated(stream_id, description)
+
+
+# The state of an item as a state record stores it (journal/records.py StateRecord): the
+# version is the record's own. Versioned like events: a new shape needs a new "v".
+_STATE_VERSION = 1
+
+
+def encode_state(state: ItemState) -> str:
+    """`state` as the JSON text of a state record."""
+    live = "true" if state.live else "false"
+    return f'{{"v":{_STATE_VERSION},"live":{live},"description":{_string(state.description)}}}'
+
+
+def decode_state(data: str, version: int) -> ItemState | None:
+    """The state a record's `data` holds, at `version`; None if it is not one this
+    version of cqrs wrote (damaged, or another shape): the caller folds the events."""
+    try:
+        fields = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(fields, dict) or fields.get("v") != _STATE_VERSION:
+        return None
+    live, description = fields.get("live"), fields.get("description")
+    if not isinstance(live, bool) or not isinstance(description, str) or version < 1:
+        return None
+    return ItemState(version, live, description)

@@ -33,6 +33,14 @@ Positions and read order.
 The hash chain.
     Each event's `hash` covers its content and the previous event's hash (journal/chain.py);
     the first event's `prev_hash` is GENESIS. A backend stores both as given.
+State records.
+    Beside its events a journal keeps, per stream, at most one `StateRecord`: the
+    stream's state as of one of its events, encoded by the domain, saved by the write
+    side in the same batch as the events it summarises, so that deciding a command
+    costs the same whatever the stream's length. It is a cache: it is not exported,
+    and a reader that finds it missing, or not matching the event it names (by version
+    and hash), folds the stream's events instead. `journal verify` checks every record
+    against the fold of its events.
 Identity.
     `journal_id` names the journal for life (an import keeps it); a projection records
     the id of the journal it was built from.
@@ -54,11 +62,11 @@ Imported for type checking only: implementations match these protocols structura
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent, StateRecord
 
 
 class JournalBatch(Protocol):
@@ -69,9 +77,21 @@ class JournalBatch(Protocol):
         """The stream's current version (0: no events), as seen inside the batch."""
         ...
 
-    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+    def read_streams(
+        self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
         """The events of each stream that has any, in version order, including the
-        batch's own appends; starts a new round."""
+        batch's own appends, from version `from_versions[stream]` (default 1) on;
+        starts a new round, in which each stream's version is its last event's."""
+        ...
+
+    def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
+        """The state records of those streams that have one, the batch's own saves
+        included; starts a new round."""
+        ...
+
+    def save_state(self, record: StateRecord) -> None:
+        """Keep `record` as its stream's state record (replacing any), with the batch."""
         ...
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
@@ -141,8 +161,18 @@ class Journal(Protocol):
         """Where the journal is, as shown to people (never with a password in it)."""
         ...
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """The stream's events in version order (empty if it has none)."""
+    def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
+        """The stream's events in version order, from `from_version` on (empty if it
+        has none)."""
+        ...
+
+    def read_state(self, stream_id: str) -> StateRecord | None:
+        """The stream's state record, if it has one."""
+        ...
+
+    def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
+        """Up to `limit` state records of streams whose id sorts after `after`, in that
+        order (for `journal verify`)."""
         ...
 
     def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:

@@ -64,3 +64,8 @@ def bulk_event_hash() -> EventHash:
     import hashlib
 
     return _hasher(hashlib.sha256)
+
+
+def digest(text: str) -> str:
+    """SHA-256 of `text` as hex, with the builtin module (no hashlib at start-up)."""
+    return sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

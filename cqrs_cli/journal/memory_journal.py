@@ -18,11 +18,11 @@ from ..errors import StorageError
 from ..ids import new_uuid
 from .batching import AppendsThroughBatch, LinkedBatch
 from .chain import GENESIS
-from .records import RecordedEvent
+from .records import RecordedEvent, StateRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 
 class MemoryJournal(AppendsThroughBatch):
@@ -32,6 +32,7 @@ class MemoryJournal(AppendsThroughBatch):
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._keys: dict[str, list[RecordedEvent]] = {}
         self._event_ids: set[str] = set()
+        self._states: dict[str, StateRecord] = {}
         # Re-entrant, so that a reader in the thread holding a batch can still read.
         self._lock = threading.RLock()
 
@@ -46,9 +47,18 @@ class MemoryJournal(AppendsThroughBatch):
     def local_file(self) -> None:
         return None
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+    def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         with self._lock:
-            return list(self._streams.get(stream_id, ()))
+            # Versions are 1, 2, 3 ...: version v is at index v - 1.
+            return list(self._streams.get(stream_id, [])[max(from_version, 1) - 1 :])
+
+    def read_state(self, stream_id: str) -> StateRecord | None:
+        with self._lock:
+            return self._states.get(stream_id)
+
+    def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
+        with self._lock:
+            return [self._states[s] for s in sorted(self._states) if s > after][:limit]
 
     def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
         with self._lock:
@@ -93,7 +103,8 @@ class MemoryJournal(AppendsThroughBatch):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _commit(self, events: list[RecordedEvent]) -> None:
+    def _commit(self, events: list[RecordedEvent], states: dict[str, StateRecord]) -> None:
+        self._states.update(states)
         for event in events:
             self._event_ids.add(event.event_id)
             self._events.append(event)
@@ -126,6 +137,7 @@ class MemoryBatch(LinkedBatch):
         self._pending_streams: dict[str, list[RecordedEvent]] = {}
         self._pending_keys: dict[str, list[RecordedEvent]] = {}
         self._pending_ids: set[str] = set()
+        self._pending_states: dict[str, StateRecord] = {}
 
     def __enter__(self) -> MemoryBatch:
         journal = self._journal
@@ -138,12 +150,13 @@ class MemoryBatch(LinkedBatch):
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         try:
             if exc_type is None:
-                self._journal._commit(self._pending)
+                self._journal._commit(self._pending, self._pending_states)
         finally:
             self._pending = []
             self._pending_streams = {}
             self._pending_keys = {}
             self._pending_ids = set()
+            self._pending_states = {}
             self._journal._lock.release()
 
     def _new_round(self) -> None:
@@ -161,17 +174,36 @@ class MemoryBatch(LinkedBatch):
             self._versions[stream_id] = version
         return version
 
-    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+    def read_streams(
+        self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
         self._new_round()
         found: dict[str, list[RecordedEvent]] = {}
         for stream_id in dict.fromkeys(stream_ids):
             events = self._journal._streams.get(stream_id, []) + self._pending_streams.get(
                 stream_id, []
             )
+            first = from_versions.get(stream_id, 1) if from_versions else 1
+            if first > 1:
+                events = events[first - 1 :]
             if events:
                 found[stream_id] = events
-            self._versions[stream_id] = events[-1].stream_version if events else 0
+                self._versions[stream_id] = events[-1].stream_version
+            elif first <= 1:
+                self._versions[stream_id] = 0
         return found
+
+    def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
+        self._new_round()
+        found: dict[str, StateRecord] = {}
+        for stream_id in dict.fromkeys(stream_ids):
+            record = self._pending_states.get(stream_id) or self._journal._states.get(stream_id)
+            if record is not None:
+                found[stream_id] = record
+        return found
+
+    def save_state(self, record: StateRecord) -> None:
+        self._pending_states[record.stream_id] = record
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
         self._new_round()

@@ -28,19 +28,34 @@ from ..sqlitefile import (
     translate,
 )
 from .batching import AppendsThroughBatch, LinkedBatch
-from .chain import GENESIS, bulk_event_hash, event_hash
-from .records import COLUMNS, RecordedEvent
+from .chain import GENESIS, bulk_event_hash, digest, event_hash
+from .records import COLUMNS, RecordedEvent, StateRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from .base import Fill
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: events and journal_meta. 2: stream_states, added in place to a version 1 file the
+first time it is opened for writing (readers of a version 1 file see no state records)."""
 SPEC = FileSpec("cqrs journal", JOURNAL_APP_ID, SCHEMA_VERSION)
 
-SCHEMA = """
+STATES = """
+CREATE TABLE IF NOT EXISTS stream_states (
+    -- One state record per stream: a cache of the fold of its events up to `version`,
+    -- whose event has `hash`. Not append-only: it is replaced as the stream grows.
+    stream_id TEXT    PRIMARY KEY,
+    version   INTEGER NOT NULL,
+    hash      TEXT    NOT NULL,
+    data      TEXT    NOT NULL,
+    checksum  TEXT    NOT NULL  -- of the other columns: a damaged record reads as none
+) WITHOUT ROWID
+"""
+
+SCHEMA = (
+    """
 BEGIN;
 CREATE TABLE events (
     -- AUTOINCREMENT: positions are never reused, and VACUUM cannot renumber them.
@@ -73,8 +88,12 @@ CREATE TRIGGER journal_meta_fixed_update BEFORE UPDATE ON journal_meta
 BEGIN SELECT RAISE(ABORT, 'journal metadata cannot be changed'); END;
 CREATE TRIGGER journal_meta_fixed_delete BEFORE DELETE ON journal_meta
 BEGIN SELECT RAISE(ABORT, 'journal metadata cannot be deleted'); END;
+"""
+    + STATES
+    + """;
 COMMIT;
 """
+)
 
 _TRIGGERS = (
     "events_append_only_update",
@@ -83,6 +102,35 @@ _TRIGGERS = (
     "journal_meta_fixed_delete",
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
+_SELECT_STATE = "SELECT stream_id, version, hash, data, checksum FROM stream_states"
+_SAVE_STATE = (
+    "INSERT INTO stream_states (stream_id, version, hash, data, checksum) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+    "hash = excluded.hash, data = excluded.data, checksum = excluded.checksum"
+)
+
+
+def _checksum(stream_id: str, version: int, hash: str, data: str) -> str:
+    return digest(f"{len(stream_id)}:{stream_id}{version}:{hash}{data}")
+
+
+def _fields(record: StateRecord) -> tuple[str, int, str, str]:
+    return record.stream_id, record.version, record.hash, record.data
+
+
+def _intact(row: tuple[object, ...]) -> StateRecord | None:
+    """The state record a row holds, or None if the row was damaged (its checksum no
+    longer matches): a damaged record is as good as none."""
+    stream_id, version, hash, data, checksum = row
+    if not (
+        isinstance(stream_id, str)
+        and isinstance(version, int)
+        and isinstance(hash, str)
+        and isinstance(data, str)
+        and checksum == _checksum(stream_id, version, hash, data)
+    ):
+        return None
+    return StateRecord(stream_id, version, hash, data)
 
 
 _row = RecordedEvent.from_row
@@ -96,6 +144,7 @@ class SqliteJournal(AppendsThroughBatch):
         self._conn = conn
         self.path = path
         self._journal_id: str | None = None
+        self._has_states = True
         self._held = retain(path)  # see sqlitefile._HELD
 
     @classmethod
@@ -123,7 +172,20 @@ class SqliteJournal(AppendsThroughBatch):
                 f"{path}: journal schema version {version} is newer than "
                 f"this cqrs supports ({SCHEMA_VERSION}); upgrade cqrs"
             )
-        return cls(conn, path)
+        try:
+            has_states = bool(
+                conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'stream_states'").fetchone()
+            )
+        except sqlite3.Error as exc:
+            conn.close()
+            raise translate(exc, path) from None
+        if not has_states and not readonly:
+            # A version 1 file, or one whose records were dropped (they are a cache).
+            _upgrade(conn, path)
+            has_states = True
+        journal = cls(conn, path)
+        journal._has_states = has_states
+        return journal
 
     @property
     def locator(self) -> str:
@@ -150,9 +212,26 @@ class SqliteJournal(AppendsThroughBatch):
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from None
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        rows = self._query(f"{_SELECT} WHERE stream_id = ? ORDER BY stream_version", (stream_id,))
+    def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
+        rows = self._query(
+            f"{_SELECT} WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version",
+            (stream_id, from_version),
+        )
         return [_row(r) for r in rows]
+
+    def read_state(self, stream_id: str) -> StateRecord | None:
+        if not self._has_states:
+            return None
+        rows = self._query(f"{_SELECT_STATE} WHERE stream_id = ?", (stream_id,))
+        return _intact(rows[0]) if rows else None
+
+    def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
+        if not self._has_states:
+            return []
+        rows = self._query(
+            f"{_SELECT_STATE} WHERE stream_id > ? ORDER BY stream_id LIMIT ?", (after, limit)
+        )
+        return [record for record in map(_intact, rows) if record is not None]
 
     def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
         rows = self._query(f"{_SELECT} WHERE idempotency_key = ? ORDER BY position", (key,))
@@ -342,6 +421,7 @@ class JournalBatch(LinkedBatch):
         self._conn = conn
         self._path = path
         self._pending: list[RecordedEvent] = []
+        self._states: dict[str, StateRecord] = {}
 
     def __enter__(self) -> JournalBatch:
         conn = self._conn
@@ -374,7 +454,8 @@ class JournalBatch(LinkedBatch):
             raise
 
     def flush(self) -> None:
-        """Insert the buffered rows; forget the stream versions of this round."""
+        """Insert the buffered rows and state records; forget the stream versions of
+        this round."""
         if self._pending:
             try:
                 _insert(self._conn, self._pending)
@@ -383,6 +464,18 @@ class JournalBatch(LinkedBatch):
             except sqlite3.Error as exc:
                 raise translate(exc, self._path) from None
             self._pending = []
+        if self._states:
+            try:
+                self._conn.executemany(
+                    _SAVE_STATE,
+                    [
+                        (r.stream_id, r.version, r.hash, r.data, _checksum(*_fields(r)))
+                        for r in self._states.values()
+                    ],
+                )
+            except sqlite3.Error as exc:
+                raise translate(exc, self._path) from None
+            self._states = {}
         self._versions.clear()
 
     def _select(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
@@ -413,20 +506,61 @@ class JournalBatch(LinkedBatch):
         self._versions[stream_id] = version
         return version
 
-    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        """The events of each stream (only streams that have any), in version order;
-        starts a new round."""
+    def read_streams(
+        self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        """The events of each stream (only streams that have any), in version order,
+        from `from_versions[stream]` (default 1) on; starts a new round."""
         self.flush()
         unique = list(dict.fromkeys(stream_ids))
         if len(unique) >= _BULK_HASH_STREAMS and self._hash is event_hash:
             self._hash = bulk_event_hash()
         found: dict[str, list[RecordedEvent]] = {}
-        for event in self._select_in("stream_id", unique, "stream_id, stream_version"):
+        whole = unique if not from_versions else [s for s in unique if s not in from_versions]
+        for event in self._select_in("stream_id", whole, "stream_id, stream_version"):
             found.setdefault(event.stream_id, []).append(event)
+        if from_versions:
+            for event in self._select_from_versions(
+                [(s, from_versions[s]) for s in unique if s in from_versions]
+            ):
+                found.setdefault(event.stream_id, []).append(event)
         for stream_id in unique:
             events = found.get(stream_id)
-            self._versions[stream_id] = events[-1].stream_version if events else 0
+            if events:
+                self._versions[stream_id] = events[-1].stream_version
+            elif not from_versions or stream_id not in from_versions:
+                self._versions[stream_id] = 0
         return found
+
+    def _select_from_versions(self, wanted: list[tuple[str, int]]) -> Iterator[RecordedEvent]:
+        """The events of each (stream, from version) pair, chunk by chunk."""
+        for start in range(0, len(wanted), _MAX_PARAMS // 2):
+            chunk = wanted[start : start + _MAX_PARAMS // 2]
+            pairs = ", ".join(["(?, ?)"] * len(chunk))
+            sql = (
+                f"WITH wanted (stream, first) AS (VALUES {pairs}) "
+                f"{_SELECT} JOIN wanted ON stream_id = wanted.stream "
+                "AND stream_version >= wanted.first ORDER BY stream_id, stream_version"
+            )
+            for row in self._select(sql, list(chain.from_iterable(chunk))):
+                yield _row(row)
+
+    def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
+        """The state records of those streams that have one; starts a new round."""
+        self.flush()
+        found: dict[str, StateRecord] = {}
+        unique = list(dict.fromkeys(stream_ids))
+        for start in range(0, len(unique), _MAX_PARAMS):
+            chunk = unique[start : start + _MAX_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            for row in self._select(f"{_SELECT_STATE} WHERE stream_id IN ({marks})", chunk):
+                record = _intact(row)
+                if record is not None:
+                    found[record.stream_id] = record
+        return found
+
+    def save_state(self, record: StateRecord) -> None:
+        self._states[record.stream_id] = record
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
         """The events appended under each key that was used (this batch included)."""
@@ -467,6 +601,20 @@ class SqliteBackend:
 
 
 BACKEND = SqliteBackend()
+
+
+def _upgrade(conn: sqlite3.Connection, path: str) -> None:
+    """Add the state records' table, in place (under the write lock, so that two writers
+    upgrading at once do it once), and mark the file as of this schema version."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(STATES)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        rollback_quietly(conn)
+        conn.close()
+        raise translate(exc, path) from None
 
 
 def initialise(conn: sqlite3.Connection, journal_id: str | None = None) -> None:

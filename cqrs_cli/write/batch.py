@@ -10,17 +10,18 @@ Memory is bounded by a round, whatever the size of the batch.
 
 from __future__ import annotations
 
-from ..domain.codec import decode
-from ..domain.item import INITIAL, ItemState, fold
+from ..domain.item import INITIAL, ItemState
 from ..errors import CqrsError
 from .checks import validated_line
 from .pipeline import ALREADY_APPLIED, decide_and_append, write_result
+from .streams import load_round, record_to_save
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from ..journal.base import Journal, JournalBatch
+    from ..journal.records import RecordedEvent
     from .pipeline import BatchCommand
     from .results import WriteResult
 
@@ -154,15 +155,12 @@ def apply_round(
             raise BatchLineError(command.line, exc) from None
     keys = [c.idempotency_key for c in checked if c.idempotency_key is not None]
     done = batch.find_by_idempotency_keys(keys) if keys else {}
-    histories = batch.read_streams([c.command.item_id for c in checked])
-    states: dict[str, ItemState] = {}
+    items = load_round(batch, [c.command.item_id for c in checked])
+    states: dict[str, ItemState] = {s: item.state for s, item in items.items()}
     # For `unchanged` results: the position the item is at.
-    last_positions: dict[str, int] = {}
-    for item_id, history in histories.items():
-        states[item_id] = fold(
-            decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history
-        )
-        last_positions[item_id] = history[-1].position
+    last_positions: dict[str, int | None] = {s: item.position for s, item in items.items()}
+    # The last event each item appended this round: its hash goes in a state record.
+    appended: dict[str, RecordedEvent] = {}
     # Locals, not attribute or global look-ups: this loop runs once per command of
     # files of millions.
     count = summary.count
@@ -190,8 +188,14 @@ def apply_round(
             count("unchanged")
         else:
             states[item_id] = state
-            last = events[-1].position
+            last_event = events[-1]
+            last = last_event.position
             last_positions[item_id] = last
+            appended[item_id] = last_event
             if key is not None:
                 done[key] = events
             count(verdict, events[0].position, last)
+    for item_id, last_event in appended.items():
+        record = record_to_save(item_id, items[item_id].saved, states[item_id], last_event)
+        if record is not None:
+            batch.save_state(record)

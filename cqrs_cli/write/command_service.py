@@ -19,6 +19,7 @@ from ..ids import new_uuid
 from ..paths import StorePaths
 from .checks import check_token, check_version, validated
 from .pipeline import MAX_ATTEMPTS, BatchCommand, StaleRead, write_one, write_result
+from .streams import load
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -141,11 +142,11 @@ class CommandService:
         assert journal is not None
         item_id = line.command.item_id
         for _ in range(MAX_ATTEMPTS):
-            history = journal.read_stream(item_id)
+            item = load(journal, item_id)
             try:
                 with journal.batch() as batch:
                     verdict, state, events, position = write_one(
-                        batch, line, history, self._clock(), self._new_id
+                        batch, line, item, self._clock(), self._new_id
                     )
             except StaleRead:
                 continue  # another writer got there between the read and the lock

@@ -13,13 +13,14 @@ from ..errors import ConflictError, NotFoundError
 from ..journal.batching import LinkedBatch
 from .pipeline import ALREADY_APPLIED, MAX_ATTEMPTS, StaleRead, write_one, write_result
 from .results import OUTCOME_BY_EVENT, PlannedEvent, WriteResult
+from .streams import NEW, load
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ..journal.base import Journal
-    from ..journal.records import RecordedEvent
+    from ..journal.records import RecordedEvent, StateRecord
     from .pipeline import BatchCommand
 
 
@@ -52,9 +53,28 @@ class PlanningBatch(LinkedBatch):
             self._stream(stream_id)
         return self._versions[stream_id]
 
-    def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+    def read_streams(
+        self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
         found = {stream_id: self._stream(stream_id) for stream_id in dict.fromkeys(stream_ids)}
-        return {stream_id: events for stream_id, events in found.items() if events}
+        first = from_versions or {}
+        return {
+            stream_id: events[first.get(stream_id, 1) - 1 :]
+            for stream_id, events in found.items()
+            if events
+        }
+
+    def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
+        found: dict[str, StateRecord] = {}
+        if self._journal is not None:
+            for stream_id in dict.fromkeys(stream_ids):
+                record = self._journal.read_state(stream_id)
+                if record is not None:
+                    found[stream_id] = record
+        return found
+
+    def save_state(self, record: StateRecord) -> None:
+        """Planned, never stored."""
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
         found: dict[str, list[RecordedEvent]] = {}
@@ -76,11 +96,11 @@ def plan(
     An unchanged or already applied command gives the result a real run would."""
     item_id = command.command.item_id
     for _ in range(MAX_ATTEMPTS):
-        history = journal.read_stream(item_id) if journal is not None else []
+        item = load(journal, item_id) if journal is not None else NEW
         try:
             with PlanningBatch(journal) as batch:
                 verdict, state, events, position = write_one(
-                    batch, command, history, recorded_at, new_id
+                    batch, command, item, recorded_at, new_id
                 )
             break
         except StaleRead:
@@ -94,7 +114,7 @@ def plan(
                 raise
             with PlanningBatch(journal) as batch:  # the key settles it now
                 verdict, state, events, position = write_one(
-                    batch, command, history, recorded_at, new_id
+                    batch, command, item, recorded_at, new_id
                 )
             break
     else:

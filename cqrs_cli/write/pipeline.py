@@ -10,11 +10,12 @@ the decision and the stored form of events cannot drift apart between them.
 
 from __future__ import annotations
 
-from ..domain.codec import decode, encode
-from ..domain.item import INITIAL, decide, evolve, fold
+from ..domain.codec import encode
+from ..domain.item import INITIAL, decide, evolve
 from ..errors import ConflictError, WrongExpectedVersion
 from ..journal.records import AppendMetadata, NewEvent
 from .results import OUTCOME_BY_EVENT, WriteResult
+from .streams import record_to_save
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ..journal.base import JournalBatch
     from ..journal.records import RecordedEvent
     from .results import Outcome
+    from .streams import Loaded
 
     Verdict = Outcome | Literal["already applied"]
     """What became of a command: its outcome, or that its idempotency key was used."""
@@ -143,20 +145,21 @@ class StaleRead(Exception):
 def write_one(
     batch: JournalBatch,
     command: BatchCommand,
-    history: list[RecordedEvent],
+    item: Loaded,
     recorded_at: str,
     new_id: Callable[[], str],
 ) -> tuple[Verdict, ItemState, list[RecordedEvent], int | None]:
-    """A single command, the only one of `batch`: `history` is its item's stream, read
-    before the batch began; inside the batch its key is looked up and the stream's
-    version compared with that history (StaleRead if it moved on), then
-    `decide_and_append`. Returns what that returns, and the position the item was at
-    before (for `write_result`).
+    """A single command, the only one of `batch`: `item` is its item as read before the
+    batch began (write/streams.py); inside the batch its key is looked up and the
+    stream's version compared with the item's (StaleRead if it moved on), then
+    `decide_and_append`, and a new state record saved when one is due. Returns what
+    `decide_and_append` returns, and the position the item was at before (for
+    `write_result`).
 
-    The stream is read outside the transaction so that the write lock is held only for
+    The item is read outside the transaction so that the write lock is held only for
     the key lookup, a version check, the insert and the commit: holding it while the
-    whole stream was read and folded made writers queue past the busy timeout under
-    load (tests/test_sync_concurrency.py)."""
+    stream was read and folded made writers queue past the busy timeout under load
+    (tests/test_sync_concurrency.py)."""
     item_id = command.command.item_id
     key = command.idempotency_key
     # The key before the version: a key lookup starts a new round, and the stream's
@@ -167,9 +170,13 @@ def write_one(
             batch, command, INITIAL, done, recorded_at, new_id
         )
         return verdict, state, events, None
-    version = history[-1].stream_version if history else 0
-    if batch.stream_version(item_id) != version:
+    if batch.stream_version(item_id) != item.state.version:
         raise StaleRead
-    state = fold(decode(e.stream_id, e.event_type, e.schema_version, e.data) for e in history)
-    verdict, state, events = decide_and_append(batch, command, state, None, recorded_at, new_id)
-    return verdict, state, events, history[-1].position if history else None
+    verdict, state, events = decide_and_append(
+        batch, command, item.state, None, recorded_at, new_id
+    )
+    if events:
+        record = record_to_save(item_id, item.saved, state, events[-1])
+        if record is not None:
+            batch.save_state(record)
+    return verdict, state, events, item.position
