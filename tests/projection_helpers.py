@@ -19,6 +19,7 @@ from cqrs_cli.clock import utc_now
 from cqrs_cli.domain.codec import decode, encode
 from cqrs_cli.domain.item import Event, ItemCreated, ItemDeleted, ItemState, ItemUpdated, fold
 from cqrs_cli.ids import new_uuid
+from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.paths import StorePaths
@@ -218,7 +219,7 @@ def write_random_events(journal: str | Path, count: int, *, items: int, seed: in
                     event = ItemUpdated(item_id, f"description {written} of {item_id}")
                 new.append(NewEvent(new_uuid(), *encode(event)))
                 written += 1
-            opened.append(item_id, version, new, AppendMetadata(utc_now(), new_uuid()))
+            append_once(opened, item_id, version, new, AppendMetadata(utc_now(), new_uuid()))
             states[item_id] = (version + len(new), live)
     finally:
         opened.close()

@@ -15,6 +15,7 @@ import pytest
 
 from cqrs_cli.errors import BusyError, StorageError
 from cqrs_cli.ids import new_uuid
+from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.chain import GENESIS, event_hash
 from cqrs_cli.journal.records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
@@ -52,7 +53,7 @@ def append(
     """Append `count` events to `stream_id` as one command."""
     events = [new_event(f"{stream_id} #{expected_version + n}") for n in range(1, count + 1)]
     metadata = AppendMetadata(RECORDED_AT, new_uuid(), key, correlation_id)
-    return journal.append(stream_id, expected_version, events, metadata)
+    return append_once(journal, stream_id, expected_version, events, metadata)
 
 
 def read_everything(journal: SqliteJournal) -> list[RecordedEvent]:
@@ -263,8 +264,8 @@ def make_truncated_journal(folder: Path) -> Path:
     path = folder / "truncated.db"
     journal = SqliteJournal.open(str(path))
     for n in range(60):
-        journal.append(
-            f"Item{n}", 0, [new_event("x" * 2000)], AppendMetadata(RECORDED_AT, new_uuid())
+        append_once(
+            journal, f"Item{n}", 0, [new_event("x" * 2000)], AppendMetadata(RECORDED_AT, new_uuid())
         )
     journal.close()
     content = path.read_bytes()

@@ -11,11 +11,11 @@ The contract
 ------------
 Atomic appends.
     The appends of one batch (`Journal.batch()`) are committed all together or not at
-    all; `Journal.append` is a batch of one. When a batch's `with` block exits without
-    an exception, its events are durable.
+    all (`journal.batching.append_once` makes a batch of one, for one command). When a
+    batch's `with` block exits without an exception, its events are durable.
 Per-stream optimistic concurrency.
-    Each stream (an item) has versions 1, 2, 3 ... with no gap. `append` is given the
-    version the caller decided on and raises WrongExpectedVersion unless the stream is
+    Each stream (an item) has versions 1, 2, 3 ... with no gap. A batch's `append` is
+    given the version the caller decided on and raises WrongExpectedVersion unless the stream is
     still at it; two writers can never both append version n. A backend that learns of
     a conflict only at commit raises WrongExpectedVersion from the batch's exit, and the
     caller decides again (write/command_service.py does).
@@ -66,7 +66,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from .records import AppendMetadata, AppendResult, NewEvent, RecordedEvent, StateRecord
+from .records import AppendMetadata, NewEvent, RecordedEvent, StateRecord
 
 
 class JournalBatch(Protocol):
@@ -177,18 +177,6 @@ class Journal(Protocol):
 
     def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
         """The events appended under `key`, in position order (empty if none)."""
-        ...
-
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: AppendMetadata,
-    ) -> AppendResult:
-        """Atomically: if `metadata.idempotency_key` was used already, return its events
-        as already applied; else if the stream is not at `expected_version`, raise
-        WrongExpectedVersion; else append `events` as its next versions, durably."""
         ...
 
     def batch(self) -> AbstractContextManager[JournalBatch]:

@@ -1,7 +1,7 @@
 """What every backend's batch shares: the version check of an append, the hash chain
 carried in memory, and the checks of a restored event. A backend's batch subclasses
-`LinkedBatch` and says how it buffers events and reads a stream's version; its journal
-class inherits `AppendsThroughBatch`, which is `Journal.append` as a batch of one."""
+`LinkedBatch` and says how it buffers events and reads a stream's version.
+`append_once` appends one command's events to any journal, as a batch of one."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from .records import AppendResult, RecordedEvent
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from contextlib import AbstractContextManager
 
-    from .base import JournalBatch
+    from .base import Journal
     from .chain import EventHash
     from .records import AppendMetadata, NewEvent
 
@@ -111,29 +110,22 @@ class LinkedBatch:
         self._next_position = event.position + 1
 
 
-class AppendsThroughBatch:
-    """`Journal.append` for every backend: a batch of one append, with its idempotency
-    check. A backend's journal class inherits it and provides `batch()`."""
-
-    def batch(self) -> AbstractContextManager[JournalBatch]:
-        raise NotImplementedError
-
-    def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: AppendMetadata,
-    ) -> AppendResult:
-        """In one transaction: the events of `metadata.idempotency_key` if it was used
-        already, else `events` appended at `expected_version` (WrongExpectedVersion if
-        the stream moved on)."""
-        with self.batch() as opened:
-            key = metadata.idempotency_key
-            if key is not None:
-                done = opened.find_by_idempotency_keys([key]).get(key)
-                if done:
-                    return AppendResult(done, already_applied=True)
-            opened.stream_version(stream_id)
-            recorded = opened.append(stream_id, expected_version, events, metadata)
-        return AppendResult(recorded, already_applied=False)
+def append_once(
+    journal: Journal,
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    metadata: AppendMetadata,
+) -> AppendResult:
+    """One command's events appended to any journal in a batch of their own: the
+    events of `metadata.idempotency_key` if it was used already, else `events` at
+    `expected_version` (WrongExpectedVersion if the stream moved on)."""
+    with journal.batch() as opened:
+        key = metadata.idempotency_key
+        if key is not None:
+            done = opened.find_by_idempotency_keys([key]).get(key)
+            if done:
+                return AppendResult(done, already_applied=True)
+        opened.stream_version(stream_id)
+        recorded = opened.append(stream_id, expected_version, events, metadata)
+    return AppendResult(recorded, already_applied=False)

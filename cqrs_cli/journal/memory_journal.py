@@ -16,7 +16,7 @@ import threading
 
 from ..errors import StorageError
 from ..ids import new_uuid
-from .batching import AppendsThroughBatch, LinkedBatch
+from .batching import LinkedBatch
 from .chain import GENESIS
 from .records import RecordedEvent, StateRecord
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 
-class MemoryJournal(AppendsThroughBatch):
+class MemoryJournal:
     def __init__(self, journal_id: str | None = None) -> None:
         self._id = journal_id or new_uuid()
         self._events: list[RecordedEvent] = []

@@ -27,7 +27,7 @@ from ..sqlitefile import (
     rollback_quietly,
     translate,
 )
-from .batching import AppendsThroughBatch, LinkedBatch
+from .batching import LinkedBatch
 from .chain import GENESIS, bulk_event_hash, digest, event_hash
 from .records import COLUMNS, RecordedEvent, StateRecord
 
@@ -136,7 +136,7 @@ def _intact(row: tuple[object, ...]) -> StateRecord | None:
 _row = RecordedEvent.from_row
 
 
-class SqliteJournal(AppendsThroughBatch):
+class SqliteJournal:
     """A journal file: the `Journal` of journal/base.py, and its `JournalFile` capability.
     Callers get one from journal/locator.py; `SqliteJournal.open(path)` is the backend's."""
 

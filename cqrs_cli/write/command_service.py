@@ -23,6 +23,16 @@ from .streams import load
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TypedDict, Unpack
+
+    class WriteOptions(TypedDict, total=False):
+        """The keyword options of every write (see CommandService.execute)."""
+
+        expected_version: int | None
+        idempotency_key: str | None
+        correlation_id: str | None
+        dry_run: bool
+
     import os
     from collections.abc import Callable, Iterable
 
@@ -57,60 +67,20 @@ class CommandService:
         self._clock = clock
         self._new_id = new_id
 
-    # The seed's names.
+    # The seed's names. Their keyword options are execute's (WriteOptions).
 
     def create_item(
-        self,
-        item_id: str,
-        description: str = "",
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-        correlation_id: str | None = None,
-        dry_run: bool = False,
+        self, item_id: str, description: str = "", **options: Unpack[WriteOptions]
     ) -> WriteResult:
-        return self.execute(
-            CreateItem(item_id, description),
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            correlation_id=correlation_id,
-            dry_run=dry_run,
-        )
+        return self.execute(CreateItem(item_id, description), **options)
 
     def update_item(
-        self,
-        item_id: str,
-        description: str,
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-        correlation_id: str | None = None,
-        dry_run: bool = False,
+        self, item_id: str, description: str, **options: Unpack[WriteOptions]
     ) -> WriteResult:
-        return self.execute(
-            UpdateItem(item_id, description),
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            correlation_id=correlation_id,
-            dry_run=dry_run,
-        )
+        return self.execute(UpdateItem(item_id, description), **options)
 
-    def delete_item(
-        self,
-        item_id: str,
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-        correlation_id: str | None = None,
-        dry_run: bool = False,
-    ) -> WriteResult:
-        return self.execute(
-            DeleteItem(item_id),
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            correlation_id=correlation_id,
-            dry_run=dry_run,
-        )
+    def delete_item(self, item_id: str, **options: Unpack[WriteOptions]) -> WriteResult:
+        return self.execute(DeleteItem(item_id), **options)
 
     def execute(
         self,

@@ -22,6 +22,7 @@ from journal_backends import BACKENDS, Backend, backend, journal
 from cqrs_cli.errors import ConflictError, StorageError, WrongExpectedVersion
 from cqrs_cli.ids import new_uuid
 from cqrs_cli.journal.base import Journal
+from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.chain import GENESIS
 from cqrs_cli.journal.records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
 from cqrs_cli.journal.transfer import export_lines, import_journal
@@ -49,7 +50,7 @@ def append(
     """Append `count` events to `stream_id` as one command."""
     events = [new_event(f"{stream_id} #{expected_version + n}") for n in range(1, count + 1)]
     metadata = AppendMetadata(RECORDED_AT, new_uuid(), key, correlation_id)
-    return journal.append(stream_id, expected_version, events, metadata)
+    return append_once(journal, stream_id, expected_version, events, metadata)
 
 
 def read_everything(journal: Journal, page: int = 7) -> list[RecordedEvent]:
@@ -92,8 +93,12 @@ def test_appended_events_are_read_back_in_stream_order(journal: Journal) -> None
 def test_reads_filter_by_stream_and_type_in_position_order(journal: Journal) -> None:
     append(journal, "A", 0, count=2)
     append(journal, "B", 0)
-    journal.append(
-        "A", 2, [new_event(event_type="ItemDeleted")], AppendMetadata(RECORDED_AT, new_uuid())
+    append_once(
+        journal,
+        "A",
+        2,
+        [new_event(event_type="ItemDeleted")],
+        AppendMetadata(RECORDED_AT, new_uuid()),
     )
     assert [e.position for e in journal.read_all(stream_id="A")] == [1, 2, 4]
     assert [e.position for e in journal.read_all(after=1, stream_id="A", limit=1)] == [2]
@@ -115,9 +120,9 @@ def test_appending_at_the_wrong_version_is_refused_and_writes_nothing(journal: J
 
 def test_an_event_id_is_stored_at_most_once(journal: Journal) -> None:
     event = new_event("a")
-    journal.append("Item1", 0, [event], AppendMetadata(RECORDED_AT, new_uuid()))
+    append_once(journal, "Item1", 0, [event], AppendMetadata(RECORDED_AT, new_uuid()))
     with pytest.raises(StorageError):
-        journal.append("Item2", 0, [event], AppendMetadata(RECORDED_AT, new_uuid()))
+        append_once(journal, "Item2", 0, [event], AppendMetadata(RECORDED_AT, new_uuid()))
     assert journal.head() == 1
 
 
@@ -225,8 +230,12 @@ def test_concurrent_writers_lose_nothing_and_readers_never_go_back(
 def filled(journal: Journal) -> Journal:
     append(journal, "Item1", 0, key="k1", correlation_id="c1")
     append(journal, "Item2", 0, count=2)
-    journal.append(
-        "Item1", 1, [new_event(event_type="ItemDeleted")], AppendMetadata(RECORDED_AT, "cmd")
+    append_once(
+        journal,
+        "Item1",
+        1,
+        [new_event(event_type="ItemDeleted")],
+        AppendMetadata(RECORDED_AT, "cmd"),
     )
     append(journal, "Item1", 2, key="re-create")
     return journal

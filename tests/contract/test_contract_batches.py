@@ -29,6 +29,7 @@ from journal_backends import Backend, backend, journal
 
 from cqrs_cli.errors import StorageError, WrongExpectedVersion
 from cqrs_cli.journal.base import Journal, JournalBatch
+from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.chain import GENESIS
 from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
 from cqrs_cli.journal.verify import verify
@@ -181,7 +182,8 @@ def assert_unchanged_and_usable(
     assert_same_events(read_everything(journal), before)
     backend.assert_lock_free(journal)
     assert_same_events(read_everything(backend.another_handle(journal)), before)
-    (added,) = journal.append(
+    (added,) = append_once(
+        journal,
         "After",
         0,
         [NewEvent("after-1", "ItemCreated", 1, event_data(0))],
@@ -197,7 +199,7 @@ def prefill(journal: Journal) -> list[RecordedEvent]:
     events = Events("old")
     added: list[RecordedEvent] = []
     for n in range(3):
-        added += journal.append(f"Old{n}", 0, events.new(2), events.metadata()).events
+        added += append_once(journal, f"Old{n}", 0, events.new(2), events.metadata()).events
     return added
 
 
@@ -430,7 +432,8 @@ def test_a_failing_insert_is_reported_and_writes_nothing(
     duplicate_id: str,
     read_after: bool,
 ) -> None:
-    before = journal.append(
+    before = append_once(
+        journal,
         "Existing",
         0,
         [NewEvent(EXISTING_ID, "ItemCreated", 1, event_data(0))],
@@ -458,7 +461,8 @@ def test_single_appends_work_after_a_big_batch(journal: Journal, backend: Backen
     total = len(appended)
 
     stream = history["Item0"]
-    result = journal.append(
+    result = append_once(
+        journal,
         "Item0",
         len(stream),
         events.new(1, len(stream) + 1),
@@ -472,16 +476,17 @@ def test_single_appends_work_after_a_big_batch(journal: Journal, backend: Backen
     # A key used in the batch: already applied, the batch's events returned.
     key_events = [e for e in appended if e.idempotency_key == "evt-key-0"]
     assert key_events
-    replay = journal.append(
-        "Elsewhere", 0, events.new(1), AppendMetadata(RECORDED_AT, "again", "evt-key-0")
+    replay = append_once(
+        journal, "Elsewhere", 0, events.new(1), AppendMetadata(RECORDED_AT, "again", "evt-key-0")
     )
     assert replay.already_applied
     assert_same_events(replay.events, key_events)
 
     # The batch's versions count for the version check.
     with pytest.raises(WrongExpectedVersion):
-        journal.append("Item1", 0, events.new(1), AppendMetadata(RECORDED_AT, "stale"))
-    (other,) = journal.append(
+        append_once(journal, "Item1", 0, events.new(1), AppendMetadata(RECORDED_AT, "stale"))
+    (other,) = append_once(
+        journal,
         "Item1",
         len(history["Item1"]),
         events.new(1, len(history["Item1"]) + 1),

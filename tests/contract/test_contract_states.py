@@ -8,6 +8,7 @@ from journal_backends import Backend, backend, journal
 
 from cqrs_cli.ids import new_uuid
 from cqrs_cli.journal.base import Journal
+from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent, StateRecord
 
 __all__ = ["backend", "journal"]  # the fixtures, imported for pytest
@@ -21,7 +22,7 @@ def grow(journal: Journal, stream_id: str, count: int) -> list[RecordedEvent]:
         kind = "ItemCreated" if version == 0 else "ItemUpdated"
         event = NewEvent(new_uuid(), kind, 1, f'{{"description":"v{version + 1}"}}')
         metadata = AppendMetadata("2024-01-01T00:00:00.000000Z", new_uuid())
-        added += journal.append(stream_id, version, [event], metadata).events
+        added += append_once(journal, stream_id, version, [event], metadata).events
     return added
 
 
