@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 
 from .errors import BusyError, CqrsError, StorageError, UsageError
 
@@ -131,6 +132,12 @@ def check_existing(path: str, spec: FileSpec) -> bool:
         return False
     except OSError as exc:
         raise StorageError(f"{path}: cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise StorageError(f"{path}: is a directory, not a {spec.kind}")
+    if not stat.S_ISREG(status.st_mode):
+        # A FIFO would block open() until a writer came; a device or socket is no file
+        # SQLite can keep a database in.
+        raise StorageError(f"{path}: {_kind_of(status.st_mode)}, not a {spec.kind}")
     held = _HELD.get((status.st_dev, status.st_ino))
     try:
         if held is not None:  # in use by a connection of ours: never close() it
@@ -150,6 +157,16 @@ def check_existing(path: str, spec: FileSpec) -> bool:
         raise StorageError(f"{path}: cannot read: {exc.strerror}") from None
     _check_header(path, spec, header, size)
     return True
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
 
 
 def _check_header(path: str, spec: FileSpec, header: bytes, size: int) -> None:

@@ -156,6 +156,22 @@ def backup_command(
     return 0
 
 
+def check_event_type(event_type: str) -> None:
+    """A type the journal can hold, or a usage error naming them: a typo must not read
+    as "no such events"."""
+    from ..domain.codec import SCHEMA_VERSIONS
+    from ..text import printable
+
+    if event_type in SCHEMA_VERSIONS:
+        return
+    known = list(SCHEMA_VERSIONS)
+    hint = next((f"; did you mean {k}?" for k in known if k.lower() == event_type.lower()), "")
+    raise UsageError(
+        f"invalid --type {printable(event_type)!r}: give {', '.join(known[:-1])} "
+        f"or {known[-1]}{hint}"
+    )
+
+
 def events_command(
     stream: Annotated[
         str | None, typer.Option("--stream", metavar="ID", help="Only this item's events.")
@@ -193,6 +209,8 @@ def events_command(
 
     if after < 0 or (limit is not None and limit < 0):
         raise UsageError("--after and --limit must be 0 or more")
+    if event_type is not None:
+        check_event_type(event_type)
     check_poll(poll)
     if follow:
         stop_on_sigterm()

@@ -218,6 +218,10 @@ stored: what `journal import` hands a backend."""
 class Backend(Protocol):
     """One kind of journal: how the locator opens, creates and imports it."""
 
+    def exists(self, locator: str) -> bool:
+        """Whether a journal is at `locator`; StorageError if something else is."""
+        ...
+
     def find(self, locator: str) -> Journal | None:
         """The existing journal at `locator`, opened read-only; None if there is none
         yet. StorageError if something is there that is not a journal."""

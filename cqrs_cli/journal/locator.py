@@ -59,6 +59,11 @@ def _backend(locator: str) -> Backend:
     )
 
 
+def journal_exists(locator: str) -> bool:
+    """Whether a journal is at `locator` (StorageError if something else is)."""
+    return _backend(locator).exists(locator)
+
+
 def find_journal(locator: str) -> Journal | None:
     """The existing journal at `locator`, read-only; None while nothing was written there.
     For readers: sync, status, time travel, `cqrs events`, the journal tools."""

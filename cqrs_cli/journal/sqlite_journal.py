@@ -578,6 +578,9 @@ class JournalBatch(LinkedBatch):
 class SqliteBackend:
     """Journal files: a locator is a path."""
 
+    def exists(self, locator: str) -> bool:
+        return check_existing(locator, SPEC)
+
     def find(self, locator: str) -> SqliteJournal | None:
         if not check_existing(locator, SPEC):
             return None

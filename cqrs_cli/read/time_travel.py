@@ -10,6 +10,7 @@ from ..domain.codec import decode
 from ..domain.item import ItemNotFound
 from ..domain.validation import validate_item_id
 from ..errors import UsageError
+from ..text import printable
 from ..views.items import next_item_row
 from .models import ItemView
 
@@ -27,13 +28,15 @@ def parse_timestamp(text: str) -> str:
 
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # Near the ends of the calendar an offset can carry the time out of it.
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (ValueError, OverflowError):
         raise UsageError(
-            f"invalid time {text!r}: use ISO 8601, e.g. 2026-11-26T08:00:00Z"
+            f"invalid time {printable(text)!r}: use ISO 8601 between years 1 and 9999, "
+            "e.g. 2026-11-26T08:00:00Z"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def item_at(

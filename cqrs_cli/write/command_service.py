@@ -108,6 +108,12 @@ class CommandService:
             from .dry_run import plan
 
             return plan(self._open(create=False), line, self._clock(), self._new_id)
+        if self._journal is None and not self._journal_exists():
+            # Nothing written yet: a command refused against the empty journal must not
+            # leave an empty journal file behind, so decide it before creating one.
+            from .dry_run import plan
+
+            plan(None, line, self._clock(), self._new_id)
         journal = self._open(create=True)
         assert journal is not None
         item_id = line.command.item_id
@@ -146,6 +152,12 @@ class CommandService:
         return apply_batch(
             journal, commands, clock=self._clock, new_id=self._new_id, on_result=on_result
         )
+
+    def _journal_exists(self) -> bool:
+        from ..journal.locator import journal_exists
+
+        assert self.paths is not None
+        return journal_exists(self.paths.journal)
 
     def _open(self, *, create: bool) -> Journal | None:
         """The journal; for a dry run (`create` unset) a read-only one, or None when

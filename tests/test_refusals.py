@@ -1,0 +1,77 @@
+"""Conditions a user meets that must end in one clear line and a documented exit code,
+at once, with nothing written: special files given as the journal or projection, a
+write refused against a store with no journal yet, a typo in an option with a fixed set
+of values, a time that parses but leaves the calendar."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from common import InProcessCli, child_env, one_error_line, run_cqrs
+
+# A FIFO blocks open() until a writer comes: each of these hung for ever before.
+FIFO_CASES = {
+    "journal-create": ("journal", ["item", "create", "Item1"]),
+    "journal-events": ("journal", ["events"]),
+    "journal-verify": ("journal", ["journal", "verify"]),
+    "journal-sync": ("journal", ["sync"]),
+    "projection-list": ("projection", ["item", "list"]),
+    "projection-sync": ("projection", ["sync"]),
+}
+
+
+@pytest.mark.parametrize("case", list(FIFO_CASES))
+def test_a_fifo_given_as_a_store_file_is_refused_at_once(
+    tmp_path: Path, cqrs_exe: str, case: str
+) -> None:
+    which, argv = FIFO_CASES[case]
+    home = tmp_path / "home"
+    home.mkdir()
+    if which == "projection":
+        # A journal with an event, so that reads and syncs reach the projection.
+        assert run_cqrs(cqrs_exe, "item", "create", "Item0", env=child_env(home)).returncode == 0
+    fifo = home / f"{which}.db"
+    os.mkfifo(fifo)
+    result = run_cqrs(cqrs_exe, *argv, env=child_env(home), timeout=20)
+    assert result.returncode == 7
+    line = one_error_line(result.stderr)
+    assert "named pipe (FIFO)" in line and str(fifo) in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["item", "delete", "nope"], 3),
+        (["item", "update", "nope", "text"], 3),
+        (["item", "create", "Item1", "--expect-version", "2"], 4),
+        (["item", "create", "bad\tid"], 2),
+    ],
+)
+def test_a_write_refused_before_anything_was_written_creates_no_journal(
+    cli: InProcessCli, store: Path, argv: list[str], code: int
+) -> None:
+    result = cli(*argv)
+    assert result.code == code
+    one_error_line(result.err)
+    assert not store.exists() or list(store.iterdir()) == []
+
+
+def test_an_unknown_event_type_is_a_usage_error_naming_the_types(cli: InProcessCli) -> None:
+    assert cli("item", "create", "Item1").code == 0
+    result = cli("events", "--type", "itemdeleted")
+    assert (result.code, result.out) == (2, "")
+    line = one_error_line(result.err)
+    assert "ItemCreated, ItemUpdated or ItemDeleted" in line and "did you mean ItemDeleted" in line
+    assert cli("events", "--type", "ItemDeleted").code == 0
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00", "2026-13-01"]
+)
+def test_a_time_outside_the_calendar_is_a_usage_error(cli: InProcessCli, moment: str) -> None:
+    assert cli("item", "create", "Item1").code == 0
+    result = cli("item", "get", "Item1", "--as-of", moment)
+    assert result.code == 2
+    assert "invalid time" in one_error_line(result.err)
