@@ -34,6 +34,7 @@ from projection_helpers import (
 from cqrs_cli import CommandService, QueryService, StorePaths
 from cqrs_cli.sync import runner
 from cqrs_cli.sync.runner import Syncer
+from cqrs_cli.views import registry
 
 pytestmark = pytest.mark.usefixtures("fresh_cli_state")
 
@@ -219,8 +220,8 @@ def test_a_changed_view_version_rebuilds_the_projection_saying_why(
     quiet = cli("-q", "sync", "--json")
     assert (quiet.code, quiet.err) == (0, "")
     assert json.loads(quiet.out)["reasons"] == [
-        f"view {view} changed from version 0 to 1"
-        for view in ("item_history", "item_search", "items")
+        f"view {view.name} changed from version 0 to {view.version}"
+        for view in sorted(registry.views(), key=lambda view: view.name)
     ]
 
 
