@@ -7,6 +7,7 @@ import sys
 
 from ..errors import CqrsError, UsageError
 from . import output
+from .main import StdoutClosed, silence_stdout
 from .state import state
 
 TYPE_CHECKING = False
@@ -50,14 +51,42 @@ def open_input(source: str) -> IO[bytes]:
         raise UsageError(f"{source}: cannot read: {exc.strerror}") from None
 
 
-def _counted(lines: IO[bytes], tick: Callable[[int], None] | None) -> Iterator[bytes]:
-    if tick is None:  # no progress bar: no layer per line
-        yield from lines
-        return
-    for number, line in enumerate(lines, start=1):
-        if number % 1000 == 0:
-            tick(number)
+MAX_LINE = 8 << 20
+"""The longest input line read, in bytes. No valid line comes near it (a description
+is at most 1 MiB, six times that when every character is escaped as \\uXXXX), and reading
+stops there: a line of hundreds of megabytes is refused without being held whole."""
+
+
+def read_lines(stream: IO[bytes], tick: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The lines of `stream`, each read at most MAX_LINE + 1 bytes at a time (UsageError
+    naming a longer one), `tick` told every 1,000th line's number."""
+    for number, line in enumerate(_bounded_lines(stream, tick), start=1):
+        if line is None:
+            raise UsageError(too_long(number))
         yield line
+
+
+def too_long(number: int) -> str:
+    return f"line {number}: longer than {MAX_LINE >> 20} MiB, which no valid line is"
+
+
+def _bounded_lines(stream: IO[bytes], tick: Callable[[int], None] | None) -> Iterator[bytes | None]:
+    """The lines of `stream`, or None for a line longer than MAX_LINE, whose rest is
+    read and dropped a chunk at a time: memory stays bounded whatever the input."""
+    readline = stream.readline
+    number = 0
+    while line := readline(MAX_LINE + 1):
+        number += 1
+        if tick is not None and number % 1000 == 0:
+            tick(number)
+        if len(line) <= MAX_LINE:
+            yield line
+            continue
+        while not line.endswith(b"\n"):
+            line = readline(1 << 20)
+            if not line:
+                break
+        yield None
 
 
 def run_apply(
@@ -70,12 +99,11 @@ def run_apply(
     stream = open_input(source)
     with progress_bar("Applying") as progress:
         tick = (lambda n: progress(n, 0)) if progress is not None else None
-        lines = _counted(stream, tick)
         with CommandService(state.paths()) as service:
             code = (
-                _apply_each(service, lines, as_json)
+                _apply_each(service, _bounded_lines(stream, tick), as_json)
                 if each
-                else _apply_all(service, parse_lines(lines), as_json)
+                else _apply_all(service, parse_lines(read_lines(stream, tick)), as_json)
             )
     # With --each, the lines that succeeded are committed even when others failed.
     if sync and (code == 0 or each):
@@ -114,8 +142,14 @@ def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_jso
         finally:
             gc.enable()
         spool.seek(0)
-        for chunk in iter(lambda: spool.read(1 << 16), ""):
-            sys.stdout.write(chunk)
+        try:
+            for chunk in iter(lambda: spool.read(1 << 16), ""):
+                sys.stdout.write(chunk)
+        except StdoutClosed:
+            # The batch is committed whatever became of its results: say what it did.
+            silence_stdout()
+            output.note(f"{summary} (stdout was closed: not every result was printed)")
+            return 0
     output.note(str(summary))
     return 0
 
@@ -130,7 +164,7 @@ def _nothing_written(exc: CqrsError) -> CqrsError:
     return error
 
 
-def _apply_each(service: CommandService, lines: Iterator[bytes], as_json: bool) -> int:
+def _apply_each(service: CommandService, lines: Iterator[bytes | None], as_json: bool) -> int:
     """Line by line, each command its own transaction; a failed line is reported and
     the others go on. Exit code: that of the first failure, 0 if none."""
     from ..write.batch import BatchSummary
@@ -139,8 +173,24 @@ def _apply_each(service: CommandService, lines: Iterator[bytes], as_json: bool) 
     summary = BatchSummary()
     failed = 0
     first_failure = 0
+    closed_after = 0  # the line after which stdout was closed (0: it was not)
+
+    def emit(number: int, value: dict[str, object]) -> None:
+        # A reader that goes away (`| head -1`) does not cut the batch short: every
+        # line is still applied, and the summary on stderr says how far output went.
+        nonlocal closed_after
+        if closed_after:
+            return
+        try:
+            output.json_line(value)
+        except StdoutClosed:
+            silence_stdout()
+            closed_after = number
+
     for number, raw in enumerate(lines, start=1):
         try:
+            if raw is None:
+                raise UsageError(too_long(number))
             command = parse_line(raw, number)
             if command is None:
                 continue
@@ -155,12 +205,15 @@ def _apply_each(service: CommandService, lines: Iterator[bytes], as_json: bool) 
             first_failure = first_failure or int(exc.exit_code)
             message = str(exc) if str(exc).startswith("line ") else f"line {number}: {exc}"
             if as_json:
-                output.json_line(_error_json(number, message, int(exc.exit_code)))
+                emit(number, _error_json(number, message, int(exc.exit_code)))
             else:
                 output.error_line(message)
             continue
         summary.add(result)
         if as_json:
-            output.json_line(_result_json(number, result))
-    output.note(f"{summary}" + (f"; {failed} failed" if failed else ""))
+            emit(number, _result_json(number, result))
+    closed = f" (stdout was closed at line {closed_after}: later results not printed)"
+    output.note(
+        f"{summary}" + (f"; {failed} failed" if failed else "") + (closed if closed_after else "")
+    )
     return first_failure

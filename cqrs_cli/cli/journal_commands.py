@@ -119,10 +119,10 @@ def import_command(
 
     from ..journal.locator import create_journal, redacted
     from ..journal.transfer import import_journal
-    from .apply_command import open_input
+    from .apply_command import open_input, read_lines
     from .sync_command import progress_bar
 
-    stream = open_input(source)
+    stream = read_lines(open_input(source))
     locator = state.paths().journal
     with progress_bar("Importing") as progress:
         journal_id, count = import_journal(stream, partial(create_journal, locator), progress)

@@ -79,12 +79,12 @@ def _run(argv: list[str]) -> int:
             return 130
     except (StdoutClosed, BrokenPipeError):
         # The reader went away (`cqrs item list | head -1`): not an error of ours.
-        _silence_stdout()
+        silence_stdout()
         return 0
     except OSError as exc:
         # Storage errors arrive as CqrsError; a bare OSError here is stdout failing
         # (a full disk, /dev/full, a closed descriptor).
-        _silence_stdout()
+        silence_stdout()
         sys.stderr.write(f"cqrs: error: cannot write output: {exc.strerror or exc}\n")
         return int(ExitCode.UNEXPECTED)
     except Exception as exc:
@@ -97,7 +97,7 @@ def _run(argv: list[str]) -> int:
         return int(ExitCode.UNEXPECTED)
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
