@@ -85,7 +85,12 @@ def history(**options: Any) -> int:
     """Every change of an item, oldest first (tab-separated when piped:
     version, event, recorded at, position, description).
 
-    Example: cqrs item history Item1 --json | jq '.[].event_type'
+    Streamed in bounded memory, however long the history; a table on a terminal shows
+    at most --limit, or 1000, changes. Paging by version: forward with --after (the
+    last version seen); backward with --newest-first and --before (the last version
+    seen). Exit 3 if the item has no history; a page past its end is empty.
+
+    Example: cqrs item history Item1 --newest-first --limit 10 --json | jq '.[].event_type'
     """
     return run_history(**options)
 

@@ -275,6 +275,32 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
     # share with the others.
     "history": (
         ITEM_ID,
+        count(
+            "limit",
+            "--limit",
+            metavar="N",
+            help="At most N changes.",
+            show_default=False,
+        ),
+        count(
+            "after",
+            "--after",
+            metavar="VERSION",
+            help="Only versions after VERSION (paging forward: the last version seen).",
+            show_default=False,
+        ),
+        count(
+            "before",
+            "--before",
+            metavar="VERSION",
+            help="Only versions before VERSION (paging back with --newest-first).",
+            show_default=False,
+        ),
+        flag(
+            "newest_first",
+            "--newest-first",
+            help="Newest change first (the latest N with --limit).",
+        ),
         flag("as_json", "--json", help="One JSON array of changes."),
         NEWLINE_JSON,
         *READ_CONSISTENCY,

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 
 DEFAULT_WAIT = 5.0
+HISTORY_TABLE_ROWS = 1000
+"""At most this many changes in `item history`'s table on a terminal, without --limit."""
 
 
 class _Reading:
@@ -240,13 +242,41 @@ def _emit_json(records: Iterable[Listed], nl: bool) -> None:
 def run_history(
     item_id: str,
     *,
+    limit: int | None = None,
+    after: int | None = None,
+    before: int | None = None,
+    newest_first: bool = False,
     as_json: bool = False,
     nl: bool = False,
     **consistency: Unpack[Consistency],
 ) -> int:
+    """Streamed as it is read (memory does not grow with the history), but for the
+    table on a terminal: that is built in memory, so at most --limit, or
+    HISTORY_TABLE_ROWS, changes."""
+    table = not (as_json or nl) and sys.stdout.isatty()
+    capped = table and limit is None
     with _Reading(consistency) as service:
-        entries = service.history(item_id)
-    _render(entries, as_json=as_json, nl=nl, table=_history_table, line=_history_line)
+        entries = service.iter_history(
+            item_id,
+            limit=HISTORY_TABLE_ROWS + 1 if capped else limit,
+            after=after,
+            before=before,
+            newest_first=newest_first,
+        )
+        if not table:
+            _render(entries, as_json=as_json, nl=nl, table=_history_table, line=_history_line)
+            return 0
+        shown: list[Listed] = list(entries)
+        more = capped and len(shown) > HISTORY_TABLE_ROWS
+        del shown[HISTORY_TABLE_ROWS:]
+        _history_table(shown)
+        if more:
+            assert isinstance(shown[-1], HistoryEntry)
+            cursor = "--before" if newest_first else "--after"
+            output.note(
+                f"cqrs: note: the first {HISTORY_TABLE_ROWS} changes only; for the next "
+                f"ones pass {cursor} {shown[-1].version}, or give --limit"
+            )
     return 0
 
 

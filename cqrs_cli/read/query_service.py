@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..sync.runner import SyncReport
 
 _ITEM_COLUMNS = "item_id, description, version, deleted, created_at, updated_at, position"
+_HISTORY_COLUMNS = "position, item_id, version, event_type, description, recorded_at"
 _POLL_SECONDS = 0.05
 
 
@@ -208,16 +209,74 @@ class QueryService:
             raise translate(exc, projection.path) from None
 
     def history(self, item_id: str) -> list[HistoryEntry]:
-        """Every change of the item, oldest first; ItemNotFound if it has none."""
+        """Every change of the item, oldest first; ItemNotFound if it has none. The
+        whole history in memory: `iter_history` pages and streams it."""
+        return list(self.iter_history(item_id))
+
+    def iter_history(
+        self,
+        item_id: str,
+        *,
+        limit: int | None = None,
+        after: int | None = None,
+        before: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[HistoryEntry]:
+        """The item's changes with a version greater than `after` and less than
+        `before`, oldest first (newest first with `newest_first`), at most `limit` of
+        them, read one by one (keyset pagination on the (item_id, version) index).
+
+        Paging forward: pass the last version seen as `after`; backward, newest first:
+        the last version seen as `before`. ItemNotFound, at once, if the item has no
+        history at all; a page past either end is empty. Read the iterator before
+        the service is closed."""
         item_id = validate_item_id(item_id)
-        rows = self._query(
-            "SELECT position, item_id, version, event_type, description, recorded_at "
-            "FROM item_history WHERE item_id = ? ORDER BY version",
-            (item_id,),
-        )
-        if not rows:
+        for name, value in (("limit", limit), ("after", after), ("before", before)):
+            if value is not None and not 0 <= value < 2**63:
+                raise UsageError(f"invalid {name} {value}: it must be 0 or more")
+        where = "item_id = ?"
+        params: list[object] = [item_id]
+        if after is not None:
+            where += " AND version > ?"
+            params.append(after)
+        if before is not None:
+            where += " AND version < ?"
+            params.append(before)
+        params.append(-1 if limit is None else limit)
+        order = " DESC" if newest_first else ""
+        projection = self._require_projection()
+        if projection is None:
             raise ItemNotFound(item_id)
-        return [HistoryEntry(*row) for row in rows]  # type: ignore[arg-type]
+        try:
+            rows = projection.conn.execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM item_history WHERE {where} "
+                f"ORDER BY version{order} LIMIT ?",
+                params,
+            )
+            first = rows.fetchone()
+            # An empty page is an item with no history at all, or a page past its end.
+            if first is None and not projection.query(
+                "SELECT 1 FROM item_history WHERE item_id = ? LIMIT 1", (item_id,)
+            ):
+                raise ItemNotFound(item_id)
+        except sqlite3.Error as exc:
+            raise translate(exc, projection.path) from None
+        return self._history_rows(first, rows, projection)
+
+    @staticmethod
+    def _history_rows(
+        first: tuple | None,  # type: ignore[type-arg]
+        rows: sqlite3.Cursor,
+        projection: ProjectionStore,
+    ) -> Iterator[HistoryEntry]:
+        if first is None:
+            return
+        yield HistoryEntry(*first)
+        try:
+            for row in rows:
+                yield HistoryEntry(*row)
+        except sqlite3.Error as exc:
+            raise translate(exc, projection.path) from None
 
     def search(self, text: str, *, limit: int = 20, fts: bool = False) -> list[ItemView]:
         """Live items whose id or description contains every word of `text`, best
