@@ -49,7 +49,7 @@ def stream_events(
     poll: float,
 ) -> int:
     """Print events after `after`, in batches read with no transaction held between
-    them; with `follow`, go on polling the journal's head until interrupted."""
+    them; with `follow`, go on waiting for new ones until interrupted."""
     from ..journal.locator import find_journal
 
     if stream_id is not None:
@@ -83,11 +83,12 @@ def stream_events(
                 continue
             if not follow:
                 return 0
-            # Every matching event up to `covered` is out: wait for the journal to grow.
+            # Every matching event up to `covered` is out: wait for the journal to grow
+            # (noticed within milliseconds; see Journal.wait_for_change).
             sys.stdout.flush()
             after = max(after, covered)
-            while journal.head() <= covered:
-                time.sleep(poll)
+            while not journal.wait_for_change(covered, poll):
+                pass
     except KeyboardInterrupt:
         return 0
     finally:

@@ -44,6 +44,14 @@ State records.
 Identity.
     `journal_id` names the journal for life (an import keeps it); a projection records
     the id of the journal it was built from.
+Change notice.
+    `wait_for_change(after, timeout)` returns True as soon as the head is above `after`
+    (at once if it already is), whoever committed (another process, another handle,
+    this one), else False after `timeout` seconds; it holds no read transaction while
+    it waits, and Ctrl-C interrupts it. How promptly it notices is the backend's
+    business (SQLite: a `PRAGMA data_version` every few ms; in memory: the commit wakes
+    it), so that followers (`cqrs sync --follow`, `cqrs events --follow`) apply a
+    commit within milliseconds without reading the journal in a tight loop.
 
 Capabilities
 ------------
@@ -201,6 +209,11 @@ class Journal(Protocol):
 
     def count_after(self, position: int) -> int:
         """How many events have a position above `position`."""
+        ...
+
+    def wait_for_change(self, after: int, timeout: float) -> bool:
+        """True as soon as the head is above `after` (at once if it already is), False
+        when `timeout` seconds pass first. Holds no read transaction while waiting."""
         ...
 
     def local_file(self) -> JournalFile | None:

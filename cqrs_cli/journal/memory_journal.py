@@ -35,6 +35,10 @@ class MemoryJournal:
         self._states: dict[str, StateRecord] = {}
         # Re-entrant, so that a reader in the thread holding a batch can still read.
         self._lock = threading.RLock()
+        # Notified at each commit. Its own lock, taken after `_lock` (never before it),
+        # guards `_head`: a waiter never needs `_lock`, which a batch may hold for long.
+        self._changed = threading.Condition(threading.Lock())
+        self._head = 0
 
     @property
     def journal_id(self) -> str:
@@ -94,6 +98,11 @@ class MemoryJournal:
         with self._lock:
             return len(self._events) - _first_after(self._events, position)
 
+    def wait_for_change(self, after: int, timeout: float) -> bool:
+        """Woken by each commit: no polling at all."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._head > after, timeout)
+
     def close(self) -> None:
         """Nothing to release: the events stay for other holders of this object."""
 
@@ -111,6 +120,10 @@ class MemoryJournal:
             self._streams.setdefault(event.stream_id, []).append(event)
             if event.idempotency_key is not None:
                 self._keys.setdefault(event.idempotency_key, []).append(event)
+        if events:
+            with self._changed:
+                self._head = events[-1].position
+                self._changed.notify_all()
 
 
 def _first_after(events: list[RecordedEvent], position: int) -> int:

@@ -10,6 +10,7 @@ errors), and a check outside the transaction lets two writers take the same vers
 from __future__ import annotations
 
 import sqlite3
+import time
 from itertools import chain
 
 from ..errors import StorageError
@@ -33,7 +34,7 @@ from .records import COLUMNS, RecordedEvent, StateRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from .base import Fill
 
@@ -135,6 +136,13 @@ def _intact(row: tuple[object, ...]) -> StateRecord | None:
 
 _row = RecordedEvent.from_row
 
+CHANGE_CHECK = 0.005
+"""Seconds between two looks at `PRAGMA data_version` while `wait_for_change` waits.
+Measured here (SQLite 3.40, 2 cores): the pragma costs about 4 us (the head's
+`MAX(position)` about the same, but it rereads a page after each commit), and a wake-up
+of the sleeping process about 50 us in all; an idle follower checking every 5 ms used
+about 1% of a core (2 ms: about 2%), and notices a commit 2.5 ms later on average."""
+
 
 class SqliteJournal:
     """A journal file: the `Journal` of journal/base.py, and its `JournalFile` capability.
@@ -146,6 +154,11 @@ class SqliteJournal:
         self._journal_id: str | None = None
         self._has_states = True
         self._held = retain(path)  # see sqlitefile._HELD
+        self._own_commits = 0
+        """Batches committed through this connection: its own commits leave its
+        `PRAGMA data_version` unchanged, so `wait_for_change` counts them itself."""
+        self._seen: tuple[tuple[object, int] | None, int] = (None, 0)
+        """(change token, head): the head as last read, and the token then."""
 
     @classmethod
     def open(cls, path: str, *, create: bool = True, readonly: bool = False) -> SqliteJournal:
@@ -248,6 +261,32 @@ class SqliteJournal:
         assert isinstance(count, int)
         return count
 
+    def wait_for_change(self, after: int, timeout: float) -> bool:
+        """Looks every CHANGE_CHECK seconds at `PRAGMA data_version` (it changes when
+        another connection commits) and this connection's own commit count, and reads
+        the head only when they changed; each look is a statement of its own, so no
+        read transaction stays open between two looks."""
+        deadline = time.monotonic() + timeout
+        token = self._change_token()
+        while True:
+            if token != self._seen[0]:
+                # Token first, head second: a commit in between is read now, and
+                # changes the token for the next look.
+                self._seen = (token, self.head())
+            if self._seen[1] > after:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(CHANGE_CHECK, left))
+            token = self._change_token()
+
+    def _change_token(self) -> tuple[object, int]:
+        return self._query("PRAGMA data_version")[0][0], self._own_commits
+
+    def _committed(self) -> None:
+        self._own_commits += 1
+
     def read_all(
         self,
         after: int = 0,
@@ -343,7 +382,7 @@ class SqliteJournal:
     def batch(self) -> JournalBatch:
         """A write transaction for many appends: all of them are committed, or none.
         Use as a context manager."""
-        return JournalBatch(self._conn, self.path)
+        return JournalBatch(self._conn, self.path, self._committed)
 
     def close(self) -> None:
         self._conn.close()
@@ -416,10 +455,17 @@ class JournalBatch(LinkedBatch):
     nothing measurable.)
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        committed: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(path)
         self._conn = conn
         self._path = path
+        self._on_commit = committed
+        """Told after each commit (the journal counts its own commits)."""
         self._pending: list[RecordedEvent] = []
         self._states: dict[str, StateRecord] = {}
 
@@ -452,6 +498,8 @@ class JournalBatch(LinkedBatch):
         except BaseException:
             rollback_quietly(self._conn)
             raise
+        if self._on_commit is not None:
+            self._on_commit()
 
     def flush(self) -> None:
         """Insert the buffered rows and state records; forget the stream versions of
