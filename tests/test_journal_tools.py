@@ -151,12 +151,30 @@ def test_verify_catches_tampering_and_names_the_first_bad_position(
 ) -> None:
     edit, position, words = TAMPERING[name]
     tamper(journal, edit)
-    for argv in (["journal", "verify"], ["journal", "verify", "--json"]):
+    for argv in (
+        ["journal", "verify"],
+        ["journal", "verify", "--json"],
+        ["-q", "journal", "verify"],
+    ):
         code, out, err = cli(*argv)
-        assert (code, out) == (7, "")
         line = one_error_line(err)
         assert f"journal verification failed at position {position}: " in line
         assert words in line
+        assert code == 7
+        if "--json" in argv:
+            # A script reading stdout learns it too, with the position.
+            report = json.loads(out)
+            assert (report["ok"], report["position"]) == (False, position)
+            assert words in report["problem"]
+        else:
+            assert out == ""
+
+
+def test_quiet_verify_prints_nothing_when_the_journal_is_sound(
+    cli: InProcessCli, journal: Path
+) -> None:
+    assert tuple(cli("-q", "journal", "verify")) == (0, "", "")
+    assert tuple(cli("journal", "verify", "-q")) == (0, "", "")
 
 
 @pytest.mark.parametrize("trigger", ["events_append_only_update", "events_append_only_delete"])
@@ -315,7 +333,7 @@ def test_backup_is_a_journal_that_verifies_with_the_same_events(
 ) -> None:
     dest = tmp_path / "backups" / "journal-1.db"
     code, out, err = cli("journal", "backup", str(dest))
-    assert (code, out, err) == (0, f"Backed up 6 events (head position 6) to {dest}\n", "")
+    assert (code, out, err) == (0, "", f"Backed up 6 events (head position 6) to {dest}\n")
     assert event_rows(dest) == event_rows(journal)
     assert journal_id(dest) == journal_id(journal)
     assert cli("--journal", str(dest), "journal", "verify").code == 0

@@ -75,3 +75,23 @@ def test_a_time_outside_the_calendar_is_a_usage_error(cli: InProcessCli, moment:
     result = cli("item", "get", "Item1", "--as-of", moment)
     assert result.code == 2
     assert "invalid time" in one_error_line(result.err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sync", "-q"],
+        ["status", "-q"],
+        ["apply", "-q"],
+        ["journal", "verify", "-q"],
+        ["journal", "export", "-q"],
+        ["journal", "backup", "BACKUP", "-q"],
+    ],
+)
+def test_quiet_is_taken_after_the_command_too(
+    cli: InProcessCli, store: Path, argv: list[str]
+) -> None:
+    assert cli("item", "create", "Item1").code == 0
+    argv = [str(store / "backup.db") if a == "BACKUP" else a for a in argv]
+    result = cli(*argv, stdin=b'{"op":"create","id":"Item2"}\n')
+    assert (result.code, result.err) == (0, "")

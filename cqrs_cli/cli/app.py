@@ -14,7 +14,7 @@ from ..text import printable
 from .item_commands import item_app
 from .item_params import GLOBAL_OPTIONS
 from .journal_commands import events_command, journal_app
-from .options import DEFAULT_POLL, Poll, with_params
+from .options import DEFAULT_POLL, Poll, Quiet, quiet, with_params
 from .state import state
 
 app = typer.Typer(
@@ -57,6 +57,7 @@ def sync_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each summary as one JSON object.")
     ] = False,
+    quiet_: Quiet = False,
 ) -> int:
     """Catch the projection up with the journal: `Synced N events (position A -> B)`.
 
@@ -68,6 +69,7 @@ def sync_command(
     """
     from .sync_command import run_sync
 
+    quiet(quiet_)
     return run_sync(
         rebuild=rebuild, follow=follow, batch_size=batch_size, poll=poll, as_json=as_json
     )
@@ -93,6 +95,7 @@ def apply_command(
     sync: Annotated[
         bool, typer.Option("--sync", help="Catch the projection up afterwards.")
     ] = False,
+    quiet_: Quiet = False,
 ) -> int:
     """Apply many commands at once: all of them in one transaction, or none.
 
@@ -105,12 +108,14 @@ def apply_command(
     """
     from .apply_command import run_apply
 
+    quiet(quiet_)
     return run_apply(source, each=each, as_json=as_json, sync=sync)
 
 
 @app.command("status")
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,
+    quiet_: Quiet = False,
 ) -> int:
     """Where things stand: journal head, each view's checkpoint and lag, last sync.
 
@@ -120,6 +125,7 @@ def status_command(
     """
     from .read_commands import run_status
 
+    quiet(quiet_)
     return run_status(as_json=as_json)
 
 

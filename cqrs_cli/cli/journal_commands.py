@@ -12,7 +12,7 @@ import typer
 from ..errors import UsageError
 from . import output
 from .item_params import MAX_INT
-from .options import DEFAULT_POLL, Poll
+from .options import DEFAULT_POLL, Poll, Quiet, quiet
 from .state import state
 
 if TYPE_CHECKING:
@@ -40,24 +40,40 @@ def _open_journal() -> Journal:
 
 
 @journal_app.command("verify")
-def verify_command(as_json: Json = False) -> int:
-    """Check the hash chain, stream versions, positions, schema and SQLite integrity.
+def verify_command(as_json: Json = False, quiet_: Quiet = False) -> int:
+    """Check the hash chain, stream versions, positions, schema, SQLite integrity and
+    the state records. Prints what it checked; with -q, nothing unless it fails.
 
-    Exit 7 naming the first bad position on any fault.
+    Exit 7 naming the first bad position on any fault (with --json, a JSON object with
+    "ok": false, "position" and "problem" on stdout as well).
 
-    Example: cqrs journal verify && cqrs journal backup /backups/journal-$(date +%F).db
+    Example: cqrs -q journal verify && cqrs journal backup /backups/journal-$(date +%F).db
     """
-    from ..journal.verify import verify
+    from ..journal.verify import JournalFault, verify
     from .sync_command import progress_bar
 
+    quiet(quiet_)
     journal = _open_journal()
     try:
         with progress_bar("Verifying") as progress:
             report = verify(journal, progress)
+    except JournalFault as fault:
+        if as_json:
+            output.json_line(
+                {
+                    "ok": False,
+                    "journal": journal.locator,
+                    "position": fault.position,
+                    "problem": fault.problem,
+                }
+            )
+        raise
     finally:
         journal.close()
     if as_json:
         output.json_line(report.to_json())
+        return 0
+    if state.quiet:
         return 0
     output.data(f"Journal {journal.locator} (id {report.journal_id})")
     for check in report.checks:
@@ -71,6 +87,7 @@ def export_command(
     dest: Annotated[
         str, typer.Argument(metavar="[FILE]", help="Where to write; '-' (default) is stdout.")
     ] = "-",
+    quiet_: Quiet = False,
 ) -> int:
     """Write the whole journal as lossless NDJSON (ids, positions and hashes included).
 
@@ -81,6 +98,7 @@ def export_command(
     from ..journal.transfer import export_lines
     from ..sqlitefile import place_new_file
 
+    quiet(quiet_)
     journal = _open_journal()
     try:
         if dest == "-":
@@ -107,6 +125,7 @@ def import_command(
     source: Annotated[
         str, typer.Argument(metavar="[FILE]", help="An export; '-' (default) reads stdin.")
     ] = "-",
+    quiet_: Quiet = False,
 ) -> int:
     """Create a new journal from an export, checking its hash chain as it goes.
 
@@ -122,6 +141,7 @@ def import_command(
     from .apply_command import open_input, read_lines
     from .sync_command import progress_bar
 
+    quiet(quiet_)
     stream = read_lines(open_input(source))
     locator = state.paths().journal
     with progress_bar("Importing") as progress:
@@ -134,14 +154,17 @@ def import_command(
 def backup_command(
     dest: Annotated[str, typer.Argument(metavar="DEST", help="The new backup file.")],
     as_json: Json = False,
+    quiet_: Quiet = False,
 ) -> int:
     """Copy the journal to DEST (a new file) with SQLite's online backup: one
-    consistent snapshot, while writers go on appending.
+    consistent snapshot, while writers go on appending. Says what it copied on stderr,
+    as export and import do (--json: on stdout).
 
     Example: cqrs journal backup "/backups/journal-$(date +%F).db"
     """
     from ..journal.transfer import backup
 
+    quiet(quiet_)
     if not dest:
         raise UsageError("DEST is empty: give the path of the new backup file")
     journal = _open_journal()
@@ -152,7 +175,7 @@ def backup_command(
     if as_json:
         output.json_line({"backup": dest, "events": events, "head": head})
     else:
-        output.data(f"Backed up {events} events (head position {head}) to {dest}")
+        output.note(f"Backed up {events} events (head position {head}) to {dest}")
     return 0
 
 

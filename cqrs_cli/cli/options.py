@@ -27,6 +27,17 @@ Poll = Annotated[
 ]
 """`--poll SECONDS` of the commands that follow the journal (sync, events)."""
 
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No messages on stderr, only errors.")]
+"""`-q` after a command, as people type it: the global option's meaning (quiet())."""
+
+
+def quiet(value: bool) -> None:
+    """Apply a command's own `-q`: the same as the global one, given before the command."""
+    if value:
+        from .state import state
+
+        state.quiet = True
+
 
 def typer_annotation(param: Param) -> object:
     """`Annotated[type, typer.Argument(...)]` or `Annotated[type, typer.Option(...)]`,
