@@ -157,8 +157,6 @@ class SqliteJournal:
         self._own_commits = 0
         """Batches committed through this connection: its own commits leave its
         `PRAGMA data_version` unchanged, so `wait_for_change` counts them itself."""
-        self._seen: tuple[tuple[object, int] | None, int] = (None, 0)
-        """(change token, head): the head as last read, and the token then."""
 
     @classmethod
     def open(cls, path: str, *, create: bool = True, readonly: bool = False) -> SqliteJournal:
@@ -262,24 +260,24 @@ class SqliteJournal:
         return count
 
     def wait_for_change(self, after: int, timeout: float) -> bool:
-        """Looks every CHANGE_CHECK seconds at `PRAGMA data_version` (it changes when
-        another connection commits) and this connection's own commit count, and reads
-        the head only when they changed; each look is a statement of its own, so no
-        read transaction stays open between two looks."""
+        """Reads the head, then looks every CHANGE_CHECK seconds at `PRAGMA
+        data_version` (it changes when another connection commits) and at this
+        connection's own commit count, reading the head again only when they changed.
+        Each look is a statement of its own: no read transaction stays open between two."""
         deadline = time.monotonic() + timeout
-        token = self._change_token()
+        seen = None
         while True:
-            if token != self._seen[0]:
-                # Token first, head second: a commit in between is read now, and
-                # changes the token for the next look.
-                self._seen = (token, self.head())
-            if self._seen[1] > after:
-                return True
+            # The token first, the head second: a commit in between is read now, and
+            # changes the token for the next look.
+            token = self._change_token()
+            if token != seen:
+                seen = token
+                if self.head() > after:
+                    return True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             time.sleep(min(CHANGE_CHECK, left))
-            token = self._change_token()
 
     def _change_token(self) -> tuple[object, int]:
         return self._query("PRAGMA data_version")[0][0], self._own_commits

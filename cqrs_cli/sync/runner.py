@@ -285,8 +285,9 @@ class Syncer:
         """Sync now, then again as soon as the journal grows, until `should_stop()` or
         KeyboardInterrupt. Idle, it waits in `Journal.wait_for_change`, which notices a
         commit within milliseconds (SQLite: a `PRAGMA data_version` every 5 ms) and
-        holds no read transaction; `should_stop` is asked every `poll_interval`
-        seconds, which is also how often it looks for a journal that does not exist yet."""
+        holds no read transaction. At least every `poll_interval` seconds it reads the
+        head itself and asks `should_stop`, and that often it looks for a journal that
+        does not exist yet."""
         while self._open() is None:
             if should_stop():
                 return
