@@ -26,8 +26,15 @@ def _escape(ch: str) -> str:
     return f"\\U{code:08x}"
 
 
+JOINERS = frozenset("\u200c\u200d")
+"""Zero-width non-joiner and joiner: format characters that are part of how text is
+written (Persian and other scripts, emoji sequences such as 👩‍💻). They neither move
+the cursor nor reorder text, so human output shows them as they are; every other format
+character (bidi overrides, zero-width spaces, tag characters) is escaped."""
+
+
 def is_unsafe(ch: str) -> bool:
-    return unicodedata.category(ch) in UNSAFE_CATEGORIES
+    return ch not in JOINERS and unicodedata.category(ch) in UNSAFE_CATEGORIES
 
 
 def printable(text: str) -> str:
