@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from common import InProcessCli
 
-PERSIAN = "می\u200cخواهم"  # "I want", written with a zero-width non-joiner
+PERSIAN = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # "I want" in Persian, with a ZWNJ
 CODER = "👩\u200d💻"  # one emoji: woman, zero-width joiner, laptop
 
 
