@@ -12,6 +12,7 @@ interleaved round by round, reported as the median with the min-max range. Modul
 - `subjects`   what is measured: cqrs itself
 - `baselines`  the same jobs in plain sqlite3
 - `peer`       the same jobs with the `eventsourcing` library (`peer_model`: its classes)
+- `follow`     a `cqrs sync --follow` process: commit-to-applied latency, idle CPU
 - `workloads`  one function per workload, registered with `@workload`
 - `report`, `png`  the table (stdout and docs/benchmarks.md) and the chart
 

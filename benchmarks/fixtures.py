@@ -104,6 +104,40 @@ def create_line(index: int) -> str:
     return f'{{"op":"create","id":"{item_name(index)}","description":"item {index}"}}\n'
 
 
+def update_line(item: str, number: int) -> str:
+    """The NDJSON command that updates `item` (its `number`th update)."""
+    return f'{{"op":"update","id":"{item}","description":"revision {number}"}}\n'
+
+
+LONG_ITEM = "long-item"
+SHORT_ITEM = "short-item"
+
+
+def build_long_item_store(spec: TaskSpec) -> TaskResult:
+    """A cqrs home whose journal holds one item with `events` events (a create, then
+    updates) and one with a single event, written by `cqrs apply` (the CLI's run_apply,
+    in one transaction): with the state records the write side saves as it goes."""
+    from cqrs_cli.cli.apply_command import run_apply
+    from cqrs_cli.cli.state import state
+
+    home = os.path.join(spec.workdir, f"long-{spec.tag}")
+    source = os.path.join(spec.workdir, f"long-{spec.tag}.ndjson")
+    with open(source, "w", encoding="utf-8") as handle:
+        handle.write(f'{{"op":"create","id":"{LONG_ITEM}","description":"created"}}\n')
+        for number in range(1, spec.events):
+            handle.write(update_line(LONG_ITEM, number))
+        handle.write(f'{{"op":"create","id":"{SHORT_ITEM}","description":"created"}}\n')
+    state.journal = os.path.join(home, "journal.db")
+    state.projection = os.path.join(home, "projection.db")
+    state.quiet = True
+    start = time.perf_counter()
+    os.makedirs(home, exist_ok=True)
+    if run_apply(source) != 0:
+        raise RuntimeError("cqrs apply of the long item's events failed")
+    os.unlink(source)
+    return TaskResult(spec.events, time.perf_counter() - start, {"path": home})
+
+
 def created_rows(events: int) -> list[JournalRow]:
     """The rows cqrs appends for `create_line(0)` ... `create_line(events - 1)`, in its
     stored format: time-ordered UUID v7 event and command ids, one recorded time, the

@@ -97,18 +97,30 @@ class Measured:
 
 @dataclass(frozen=True)
 class Goal:
-    """A target for the ratio to the baseline: `ratio <= limit` or `ratio >= limit`."""
+    """A target for the ratio to the baseline: `ratio <= limit` or `ratio >= limit`;
+    with `absolute`, for the row's own figure (its median) instead, for a row with no
+    natural baseline (a latency, an idle CPU share)."""
 
     text: str
     limit: float
     at_most: bool
     max_rss_mib: float | None = None
     """Also required, when set: the subject's highest peak RSS stays under this."""
+    absolute: bool = False
+    p90_limit: float | None = None
+    """With `absolute`, also required when set: the figure's 90th percentile."""
 
     def met(self, ratio: float, rss_mib: Summary | None = None) -> bool:
         within = ratio <= self.limit if self.at_most else ratio >= self.limit
         if self.max_rss_mib is not None and rss_mib is not None:
             within = within and rss_mib.high <= self.max_rss_mib
+        return within
+
+    def met_by_figure(self, figure: Summary, rss_mib: Summary) -> bool:
+        within = self.met(figure.median, rss_mib)
+        if self.p90_limit is not None:
+            p90 = figure.p90
+            within = within and (p90 <= self.p90_limit if self.at_most else p90 >= self.p90_limit)
         return within
 
 
@@ -127,9 +139,13 @@ class Row:
     goal: Goal | None = None
     goal_note: str = "informational"
     """What the row is for, when it has no goal."""
+    baseline_note: str = "- (this row is a baseline)"
+    """The baseline cell of a row without a baseline."""
 
     @property
     def met(self) -> bool | None:
+        if self.goal is not None and self.goal.absolute:
+            return self.goal.met_by_figure(self.subject.figure, self.subject.rss_mib)
         if self.goal is None or self.vs_baseline is None:
             return None
         return self.goal.met(self.vs_baseline.median, self.subject.rss_mib)
@@ -146,6 +162,7 @@ def compare(
     goal: Goal | None = None,
     goal_note: str = "informational",
     notes: Mapping[str, Iterable[str]] | None = None,
+    baseline_note: str = "- (this row is a baseline)",
 ) -> Row:
     """A row from interleaved samples. `subject`, `baseline` and `peer` are (sample
     key, description); ratios are taken per round, subject over the other side."""
@@ -169,6 +186,7 @@ def compare(
         peer_note=peer_note,
         goal=goal,
         goal_note=goal_note,
+        baseline_note=baseline_note,
     )
 
 
@@ -287,6 +305,12 @@ class Context:
             return Sample(result.events / result.seconds, rss, result.info)
 
         return Variant(key, run)
+
+    def run_task(
+        self, task: Callable[[TaskSpec], TaskResult], events: int, source: str = ""
+    ) -> tuple[TaskResult, int]:
+        """Run `task` once in a worker: its result and the worker's peak RSS (KiB)."""
+        return self._run_task(task, TaskSpec(self.workdir, self.tag("t-"), events, source))
 
     def fixture(self, build: Callable[[TaskSpec], TaskResult], events: int) -> str:
         """The path of a prebuilt file of `events` events, built once per run by `build`

@@ -193,6 +193,6 @@ def chart(rows: Sequence[Row], title: str) -> bytes:
             _bar(canvas, y + 8, row.vs_baseline, BLUE)
         if row.vs_peer is not None:
             _bar(canvas, y + 26, row.vs_peer, ORANGE)
-        if row.goal is not None:
+        if row.goal is not None and not row.goal.absolute:  # absolute: not a ratio
             canvas.rect(_x(row.goal.limit) - 1, y + 4, 3, 20, RED)
     return canvas.png()

@@ -115,7 +115,7 @@ def format_rss(row: Row) -> str:
 
 
 def format_cells(row: Row) -> list[str]:
-    baseline = "- (this row is a baseline)"
+    baseline = row.baseline_note
     if row.baseline is not None:
         baseline = format_figure(row.baseline)
     vs_baseline = format_ratio(row.vs_baseline) if row.vs_baseline else "-"
@@ -125,9 +125,12 @@ def format_cells(row: Row) -> list[str]:
         vs_peer = row.peer_note or NO_PEER
     goal = row.goal.text if row.goal else row.goal_note
     met = {None: "-", True: "met", False: "not met"}[row.met]
+    figure = format_figure(row.subject)
+    if row.goal is not None and row.goal.p90_limit is not None:
+        figure += f", p90 {format_number(row.subject.figure.p90)}"
     return [
         row.label,
-        format_figure(row.subject),
+        figure,
         baseline,
         vs_baseline,
         vs_peer,

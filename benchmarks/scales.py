@@ -28,13 +28,47 @@ class Scale:
     incremental)."""
     get_items: int
     """Items in the large projection of the `cqrs item get` row (the small one has 1,000)."""
+    long_stream_events: int
+    """Events of the one long item that the `cqrs item update` row updates."""
+    follow_writes: int
+    """Writes whose commit-to-applied time the follow row measures (20-100 ms apart)."""
+    idle_seconds: float
+    """How long the idle follower's CPU time is measured (in five slices)."""
 
 
 SCALES = {
     scale.name: scale
     for scale in (
-        Scale("tiny", 3, 2, 100, 500, 1_000, 1_000, 500, 1_000, 2_000),
-        Scale("quick", 40, 5, 5_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000),
-        Scale("full", 60, 5, 20_000, 100_000, 1_000_000, 1_000_000, 100_000, 1_000_000, 1_000_000),
+        Scale("tiny", 3, 2, 100, 500, 1_000, 1_000, 500, 1_000, 2_000, 1_000, 10, 1.0),
+        Scale(
+            "quick",
+            40,
+            5,
+            5_000,
+            100_000,
+            100_000,
+            100_000,
+            100_000,
+            100_000,
+            100_000,
+            100_000,
+            50,
+            10.0,
+        ),
+        Scale(
+            "full",
+            60,
+            5,
+            20_000,
+            100_000,
+            1_000_000,
+            1_000_000,
+            100_000,
+            1_000_000,
+            1_000_000,
+            100_000,
+            100,
+            20.0,
+        ),
     )
 }

@@ -8,6 +8,7 @@ ratio instead of skewing one of them.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -24,12 +25,16 @@ class Summary:
     low: float
     high: float
     count: int
+    p90: float = 0.0
+    """The 90th percentile (nearest rank): for latencies, where the tail matters."""
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Summary:
         if not values:
             raise ValueError("no measurements to summarise")
-        return cls(statistics.median(values), min(values), max(values), len(values))
+        ordered = sorted(values)
+        p90 = ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+        return cls(statistics.median(values), ordered[0], ordered[-1], len(values), p90)
 
 
 def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) -> Summary:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from .fixtures import create_line, item_name
+from .fixtures import create_line, item_name, update_line
 from .tasks import TaskResult, TaskSpec
 
 
@@ -44,6 +44,38 @@ def apply_creates(spec: TaskSpec) -> TaskResult:
     state.journal = spec.path("cqrs-apply-journal")
     state.projection = spec.path("cqrs-apply-projection")
     state.quiet = True  # the one-line summary on stderr
+    start = time.perf_counter()
+    code = run_apply(path)
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"cqrs apply exited {code}")
+    return TaskResult(spec.events, seconds)
+
+
+UPDATED_ITEMS = 10
+"""Items the updates of the `cqrs apply` updates row go to, round-robin."""
+
+
+def apply_updates(spec: TaskSpec) -> TaskResult:
+    """`cqrs apply FILE` in process, as `apply_creates`, of `events` update commands over
+    UPDATED_ITEMS items (created beforehand by an untimed apply of their creates): each
+    decision loads its item's state from the batch's own earlier appends."""
+    from cqrs_cli.cli.apply_command import run_apply
+    from cqrs_cli.cli.state import state
+
+    creates = os.path.join(spec.workdir, f"apply-creates-{spec.tag}.ndjson")
+    with open(creates, "w", encoding="utf-8") as handle:
+        for n in range(UPDATED_ITEMS):
+            handle.write(create_line(n))
+    path = os.path.join(spec.workdir, f"apply-updates-{spec.tag}.ndjson")
+    with open(path, "w", encoding="utf-8") as handle:
+        for n in range(spec.events):
+            handle.write(update_line(item_name(n % UPDATED_ITEMS), n // UPDATED_ITEMS + 1))
+    state.journal = spec.path("cqrs-apply-journal")
+    state.projection = spec.path("cqrs-apply-projection")
+    state.quiet = True
+    if run_apply(creates) != 0:
+        raise RuntimeError("cqrs apply of the creates exited non-zero")
     start = time.perf_counter()
     code = run_apply(path)
     seconds = time.perf_counter() - start

@@ -8,10 +8,11 @@ them with `interleave`, and turn the samples into rows with `compare`.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 
-from . import baselines, fixtures, peer, subjects
+from . import baselines, fixtures, follow, peer, subjects
 from .harness import (
     Context,
     Goal,
@@ -35,6 +36,10 @@ STARTUP_GET = "start-up: cqrs item get"
 STARTUP_QUERY = "start-up floor: import sqlite3, open, one query"
 APPENDS = "per-command appends: CommandService.create_item"
 APPLY = "cqrs apply: creates, one transaction"
+APPLY_UPDATES = "cqrs apply: updates over 10 items vs creates"
+UPDATE_LONG = "cqrs item update: item with 100,000 events vs 1"
+FOLLOW_LATENCY = "cqrs sync --follow: commit to applied"
+FOLLOW_IDLE = "cqrs sync --follow: idle CPU"
 EVENTS = "cqrs events: streaming the journal"
 SYNC = "cqrs sync: from empty, all views"
 SYNC_INCREMENTAL = "cqrs sync: incremental, second half"
@@ -162,29 +167,52 @@ def appends(ctx: Context) -> list[Row]:
     ]
 
 
-@workload("apply", rows=(APPLY,))
+@workload("apply", rows=(APPLY, APPLY_UPDATES))
 def apply(ctx: Context) -> list[Row]:
-    """A batch of creates in one transaction, against executemany of the same rows."""
+    """A batch of creates in one transaction, against executemany of the same rows; and
+    a batch of updates over a few items, against the creates of the same rounds."""
+    events = ctx.scale.apply_events
+    sides = [
+        ctx.throughput("subject", subjects.apply_creates, events),
+        ctx.throughput("baseline", baselines.executemany_batch, events),
+        ctx.throughput("updates", subjects.apply_updates, events),
+    ]
+    if ctx.peer_missing is None:
+        sides.append(ctx.throughput("peer", peer.save_batch, events))
+    samples = interleave(ctx.scale.rounds, sides, _progress(ctx, APPLY))
+    creates = (
+        "cqrs apply FILE in process (the CLI's run_apply): read and parse the NDJSON, "
+        "validate, decide, hash, insert, commit"
+    )
     return [
-        _throughput_row(
-            ctx,
+        compare(
             APPLY,
-            (
-                subjects.apply_creates,
-                "",
-                "cqrs apply FILE in process (the CLI's run_apply): read and parse the "
-                "NDJSON, validate, decide, hash, insert, commit",
-            ),
-            (
-                baselines.executemany_batch,
-                "",
+            samples,
+            ("subject", creates),
+            "events/s",
+            baseline=(
+                "baseline",
                 "plain sqlite3: executemany of the same rows (cqrs's ids, times, data, "
                 "hashes), prepared in memory",
             ),
-            (peer.save_batch, "", "one Application.save of aggregates made beforehand"),
-            ctx.scale.apply_events,
+            peer=("peer", "one Application.save of aggregates made beforehand")
+            if ctx.peer_missing is None
+            else None,
+            peer_note=ctx.peer_missing or "n/a (no equivalent)",
             goal=Goal(">= 0.50x executemany", 0.50, at_most=False),
-        )
+        ),
+        compare(
+            APPLY_UPDATES,
+            samples,
+            (
+                "updates",
+                f"cqrs apply FILE in process, {events:,} updates round-robin over "
+                f"{subjects.UPDATED_ITEMS} items created beforehand (untimed)",
+            ),
+            "events/s",
+            baseline=("subject", f"the creates row's figure, same rounds: {creates}"),
+            goal=Goal(">= 0.70x the creates", 0.70, at_most=False),
+        ),
     ]
 
 
@@ -282,4 +310,83 @@ def get(ctx: Context) -> list[Row]:
             baseline=("small", "cqrs item get ID, 1,000 items"),
             goal=Goal("<= 1.1x the 1,000-item time", 1.1, at_most=True),
         )
+    ]
+
+
+@workload("update", rows=(UPDATE_LONG,))
+def update(ctx: Context) -> list[Row]:
+    """`cqrs item update` as a process on an item with a long history and on one with a
+    single event, in the same journal: a decision must not cost more with history."""
+    cqrs = os.path.join(os.path.dirname(sys.executable), "cqrs")
+    events = ctx.scale.long_stream_events
+    home = ctx.fixture(fixtures.build_long_item_store, events)
+    env = child_env(CQRS_HOME=home)
+    numbers = itertools.count()
+
+    def updater(item: str) -> Callable[[int], Sample]:
+        return lambda _: ctx.run_command(
+            [cqrs, "item", "update", item, f"bench {next(numbers)}"], env
+        )
+
+    variants = [
+        Variant("long", updater(fixtures.LONG_ITEM)),
+        Variant("short", updater(fixtures.SHORT_ITEM)),
+    ]
+    for variant in variants:
+        variant.run(-1)
+    samples = interleave(ctx.scale.startup_runs, variants, _progress(ctx, "update"))
+    return [
+        compare(
+            UPDATE_LONG,
+            samples,
+            ("long", f"cqrs item update ID TEXT, an item of {events:,} events (cqrs apply)"),
+            "ms",
+            baseline=("short", "cqrs item update ID TEXT, an item of 1 event, same journal"),
+            goal=Goal(
+                "<= 1.2x the 1-event item, peak RSS <= 40 MB", 1.2, at_most=True, max_rss_mib=38.1
+            ),
+        )
+    ]
+
+
+@workload("follow", rows=(FOLLOW_LATENCY, FOLLOW_IDLE))
+def follow_journal(ctx: Context) -> list[Row]:
+    """`cqrs sync --follow` with its default options: how soon a commit is applied, and
+    what the follower costs while nothing happens (benchmarks/follow.py)."""
+    writes = ctx.scale.follow_writes
+    ctx.log(f"[follow] {writes} writes, then {ctx.scale.idle_seconds:g} s idle")
+    result, _ = ctx.run_task(follow.follow_latency, writes, str(ctx.scale.idle_seconds))
+    rss = int(result.info["rss_kib"])
+    latencies = [Sample(v, rss) for v in json.loads(result.info["latencies_ms"])]
+    idle = [Sample(v, rss) for v in json.loads(result.info["idle_percent"])]
+    absolute = "- (a goal of its own: no baseline)"
+    return [
+        compare(
+            FOLLOW_LATENCY,
+            {"follow": latencies},
+            (
+                "follow",
+                f"cqrs sync --follow --json, default options, in its own process: from "
+                f"the return of CommandService.create_item in another process to the "
+                f"follower's summary line (after its projection commit), {writes} writes "
+                "20-100 ms apart",
+            ),
+            "ms",
+            goal=Goal(
+                "median <= 10 ms, p90 <= 50 ms", 10.0, at_most=True, absolute=True, p90_limit=50.0
+            ),
+            baseline_note=absolute,
+        ),
+        compare(
+            FOLLOW_IDLE,
+            {"idle": idle},
+            (
+                "idle",
+                f"the same follower's CPU time over {ctx.scale.idle_seconds:g} s with "
+                f"nothing written, in {follow.SLICES} slices (/proc/PID/schedstat)",
+            ),
+            "% of a core",
+            goal=Goal("<= 3% of a core", 3.0, at_most=True, absolute=True),
+            baseline_note=absolute,
+        ),
     ]
