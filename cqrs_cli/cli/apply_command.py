@@ -7,7 +7,7 @@ import sys
 
 from ..errors import CqrsError, UsageError
 from . import output
-from .main import StdoutClosed, silence_stdout
+from .output import StdoutClosed, silence_stdout
 from .state import state
 
 TYPE_CHECKING = False

@@ -7,48 +7,17 @@ under --debug or CQRS_DEBUG=1).
 
 from __future__ import annotations
 
-import os
 import sys
 
 from ..errors import CqrsError, ExitCode
+from .output import GuardedStdout, StdoutClosed, silence_stdout
 from .state import state
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import TextIO
-
-
-class StdoutClosed(Exception):
-    """stdout's reader went away. Not an OSError, so that nothing between a write and
-    run() (typer turns EPIPE into exit 1) mistakes it for another failure."""
-
-
-class _GuardedStdout:
-    """sys.stdout, with a broken pipe raised as StdoutClosed."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        try:
-            return self.stream.write(text)
-        except BrokenPipeError:
-            raise StdoutClosed from None
-
-    def flush(self) -> None:
-        try:
-            self.stream.flush()
-        except BrokenPipeError:
-            raise StdoutClosed from None
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.stream, name)
 
 
 def run(argv: list[str]) -> int:
     """Run one command line; return its exit code. Never raises."""
     real_stdout = sys.stdout
-    sys.stdout = _GuardedStdout(real_stdout)
+    sys.stdout = GuardedStdout(real_stdout)
     try:
         return _run(argv)
     finally:
@@ -95,16 +64,6 @@ def _run(argv: list[str]) -> int:
             "(run with --debug for the traceback)\n"
         )
         return int(ExitCode.UNEXPECTED)
-
-
-def silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 def main(argv: list[str] | None = None) -> None:

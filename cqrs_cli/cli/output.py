@@ -2,11 +2,14 @@
 
 Human output passes user text through `printable`, so stored escape sequences never
 reach the terminal; JSON output keeps the exact text, \\u-escaping the same characters.
-Nothing here imports rich: the hot commands print plain lines.
+Nothing here imports rich: the hot commands print plain lines. A reader that goes
+away (`| head -1`) surfaces as StdoutClosed, which main() turns into a quiet exit 0 and
+`cqrs apply` into a note, so that a batch is not cut short by its own output.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..text import json_safe, printable
@@ -14,7 +17,7 @@ from .state import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TextIO
 
 
 def data(line: str) -> None:
@@ -37,3 +40,40 @@ def note(message: str) -> None:
 
 def error_line(message: str) -> None:
     sys.stderr.write(f"cqrs: error: {printable(message)}\n")
+
+
+class StdoutClosed(Exception):
+    """stdout's reader went away. Not an OSError, so that nothing between a write and
+    run() (typer turns EPIPE into exit 1) mistakes it for another failure."""
+
+
+class GuardedStdout:
+    """sys.stdout, with a broken pipe raised as StdoutClosed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.stream, name)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
