@@ -366,9 +366,10 @@ def test_status_shows_head_checkpoints_lag_and_belonging(store: Path, cli: InPro
     assert lines[0] == f"journal:     {store / 'journal.db'} (head position 3)"
     assert lines[1] == f"projection:  {store / 'projection.db'} (built from this journal)"
     assert lines[2].startswith("last sync:   20")
+    versions = {"item_history": 1, "item_search": 2, "items": 1}
     assert lines[3:] == [
-        f"view {view:<13} version 1  checkpoint 2  lag 1"
-        for view in ("item_history", "item_search", "items")
+        f"view {view:<13} version {version}  checkpoint 2  lag 1"
+        for view, version in versions.items()
     ]
 
     status = json.loads(cli("status", "--json").out)
@@ -377,9 +378,7 @@ def test_status_shows_head_checkpoints_lag_and_belonging(store: Path, cli: InPro
     assert status["projection_exists"] is True
     assert status["journal_id"] == status["projection_journal_id"]
     assert [(v["view"], v["version"], v["checkpoint"], v["lag"]) for v in status["views"]] == [
-        ("item_history", 1, 2, 1),
-        ("item_search", 1, 2, 1),
-        ("items", 1, 2, 1),
+        (view, version, 2, 1) for view, version in versions.items()
     ]
 
 

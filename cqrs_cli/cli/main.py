@@ -25,9 +25,11 @@ def run(argv: list[str]) -> int:
 
 
 def _run(argv: list[str]) -> int:
+    from ..notices import set_handler
     from . import output
 
     state.reset()
+    set_handler(output.note)  # what the core has to say while it works: stderr, unless -q
     try:
         try:
             from .fast import dispatch

@@ -9,12 +9,14 @@ errors), and a check outside the transaction lets two writers take the same vers
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from itertools import chain
 
-from ..errors import StorageError
+from ..errors import BusyError, StorageError
 from ..ids import new_uuid
+from ..notices import notice
 from ..sqlitefile import (
     JOURNAL_APP_ID,
     FileSpec,
@@ -414,6 +416,44 @@ connection (about 8 ms: not for a single `cqrs item create`), and pays off from 
 hundred rows on, each about a quarter cheaper than with executemany."""
 
 
+def _hold_batch_mark(path: str) -> int | None:
+    """A descriptor holding a shared flock on `path`-batch (created owner-only), or None
+    if that file cannot be made (the batch then just is not announced). A separate file
+    with flock, not a lock on the journal: closing a descriptor of the journal itself
+    would drop SQLite's own locks (sqlitefile._HELD)."""
+    import fcntl
+
+    try:
+        fd = os.open(f"{path}-batch", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _batch_running(path: str) -> bool:
+    """Whether a long batch holds `path`-batch's flock now."""
+    import fcntl
+
+    try:
+        fd = os.open(f"{path}-batch", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # an exclusive lock we may have taken goes with it
+    return False
+
+
 def _rows_per_statement(conn: sqlite3.Connection) -> int:
     most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(COLUMNS)
     return max(1, min(_ROWS_PER_STATEMENT, most))
@@ -466,11 +506,13 @@ class JournalBatch(LinkedBatch):
         """Told after each commit (the journal counts its own commits)."""
         self._pending: list[RecordedEvent] = []
         self._states: dict[str, StateRecord] = {}
+        self._rounds = 0
+        self._announced: int | None = None  # the descriptor of the -batch mark, held
 
     def __enter__(self) -> JournalBatch:
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             # One statement for both: every append runs it, under the write lock.
             last_hash, seq = conn.execute(
                 "SELECT (SELECT hash FROM events ORDER BY position DESC LIMIT 1), "
@@ -483,7 +525,42 @@ class JournalBatch(LinkedBatch):
             raise translate(exc, self._path) from None
         return self
 
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting past the busy timeout for as long as a long batch
+        holds the lock: `cqrs apply` holds the journal for its whole run, and a write
+        started meanwhile waits for it, saying so once, rather than fail as busy. Any
+        other holder past the busy timeout still gives BusyError (exit 6)."""
+        said = False
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = isinstance(translate(exc, self._path), BusyError)
+                if not busy or not _batch_running(self._path):
+                    raise
+                if not said:
+                    notice(
+                        f"cqrs: note: {self._path} is held by a batch (cqrs apply); "
+                        "waiting for it to finish"
+                    )
+                    said = True
+
+    def _announce(self) -> None:
+        """Tell writers that wait for the lock that this is a long batch (see _begin):
+        a shared flock on the journal's `-batch` file, held until the batch ends."""
+        if self._announced is None:
+            self._announced = _hold_batch_mark(self._path)
+
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        try:
+            self._finish(exc_type)
+        finally:
+            if self._announced is not None:
+                os.close(self._announced)  # releases the flock
+                self._announced = None
+
+    def _finish(self, exc_type: object) -> None:
         if exc_type is not None:
             rollback_quietly(self._conn)
             return
@@ -558,6 +635,9 @@ class JournalBatch(LinkedBatch):
         """The events of each stream (only streams that have any), in version order,
         from `from_versions[stream]` (default 1) on; starts a new round."""
         self.flush()
+        self._rounds += 1
+        if self._rounds == 3:  # a batch of three rounds is a long one (_begin)
+            self._announce()
         unique = list(dict.fromkeys(stream_ids))
         if len(unique) >= _BULK_HASH_STREAMS and self._hash is event_hash:
             self._hash = bulk_event_hash()
