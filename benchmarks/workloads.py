@@ -270,7 +270,8 @@ def sync(ctx: Context) -> list[Row]:
             (
                 subjects.sync_incremental,
                 journal,
-                "Syncer.run() of the second half, batches of 2,000, search index by triggers",
+                "Syncer.run() of the second half, batches of 2,000, search index "
+                "re-indexed per batch",
             ),
             baseline,
             None,
