@@ -17,10 +17,43 @@ from pathlib import Path
 
 import pytest
 
+from cqrs_cli.ids import new_uuid
 from cqrs_cli.journal.base import Fill, Journal
+from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.locator import create_journal, find_journal, open_journal
 from cqrs_cli.journal.memory_journal import MemoryJournal
-from cqrs_cli.journal.records import RecordedEvent
+from cqrs_cli.journal.records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+
+RECORDED_AT = "2024-01-02T03:04:05.000006Z"
+"""The recorded time of the events the contract tests append."""
+
+
+def new_event(description: str = "", event_type: str = "ItemCreated") -> NewEvent:
+    data = "{}" if event_type == "ItemDeleted" else f'{{"description":"{description}"}}'
+    return NewEvent(new_uuid(), event_type, 1, data)
+
+
+def append(
+    journal: Journal,
+    stream_id: str,
+    expected_version: int,
+    count: int = 1,
+    *,
+    key: str | None = None,
+    correlation_id: str | None = None,
+) -> AppendResult:
+    """Append `count` events to `stream_id` as one command."""
+    events = [new_event(f"{stream_id} #{expected_version + n}") for n in range(1, count + 1)]
+    metadata = AppendMetadata(RECORDED_AT, new_uuid(), key, correlation_id)
+    return append_once(journal, stream_id, expected_version, events, metadata)
+
+
+def read_everything(journal: Journal, page: int = 7) -> list[RecordedEvent]:
+    """Every event, read in pages of `page` (small, so that paging itself is tested)."""
+    events: list[RecordedEvent] = []
+    while batch := journal.read_all(after=events[-1].position if events else 0, limit=page):
+        events += batch
+    return events
 
 
 class Backend:
@@ -150,7 +183,7 @@ class MemoryBackend(Backend):
         assert isinstance(journal, MemoryJournal)
         events = journal._events
         index = next(i for i, e in enumerate(events) if e.position == position)
-        changed = events[index]._replace(**changes)
+        changed = events[index]._replace(**changes)  # type: ignore[arg-type]
         events[index] = RecordedEvent.from_row(tuple(changed))
         stream = journal._streams[changed.stream_id]
         stream[:] = [changed if e.position == position else e for e in stream]

@@ -12,16 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from journal_backends import RECORDED_AT, append, new_event
 
 from cqrs_cli.errors import BusyError, StorageError
 from cqrs_cli.ids import new_uuid
 from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.chain import GENESIS, event_hash
-from cqrs_cli.journal.records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+from cqrs_cli.journal.records import AppendMetadata, RecordedEvent
 from cqrs_cli.journal.sqlite_journal import SqliteJournal
 from cqrs_cli.sqlitefile import JOURNAL_APP_ID, PROJECTION_APP_ID
-
-RECORDED_AT = "2024-01-02T03:04:05.000006Z"
 
 
 @pytest.fixture
@@ -34,26 +33,6 @@ def journal(journal_path: Path) -> Iterator[SqliteJournal]:
     opened = SqliteJournal.open(str(journal_path))
     yield opened
     opened.close()
-
-
-def new_event(description: str = "", event_type: str = "ItemCreated") -> NewEvent:
-    data = "{}" if event_type == "ItemDeleted" else f'{{"description":"{description}"}}'
-    return NewEvent(new_uuid(), event_type, 1, data)
-
-
-def append(
-    journal: SqliteJournal,
-    stream_id: str,
-    expected_version: int,
-    count: int = 1,
-    *,
-    key: str | None = None,
-    correlation_id: str | None = None,
-) -> AppendResult:
-    """Append `count` events to `stream_id` as one command."""
-    events = [new_event(f"{stream_id} #{expected_version + n}") for n in range(1, count + 1)]
-    metadata = AppendMetadata(RECORDED_AT, new_uuid(), key, correlation_id)
-    return append_once(journal, stream_id, expected_version, events, metadata)
 
 
 def read_everything(journal: SqliteJournal) -> list[RecordedEvent]:

@@ -17,48 +17,27 @@ import threading
 
 import pytest
 from common import assert_chain_intact
-from journal_backends import BACKENDS, Backend, backend, journal
+from journal_backends import (
+    BACKENDS,
+    RECORDED_AT,
+    Backend,
+    append,
+    backend,
+    journal,
+    new_event,
+    read_everything,
+)
 
 from cqrs_cli.errors import ConflictError, StorageError, WrongExpectedVersion
 from cqrs_cli.ids import new_uuid
 from cqrs_cli.journal.base import Journal
 from cqrs_cli.journal.batching import append_once
 from cqrs_cli.journal.chain import GENESIS
-from cqrs_cli.journal.records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+from cqrs_cli.journal.records import AppendMetadata
 from cqrs_cli.journal.transfer import export_lines, import_journal
 from cqrs_cli.journal.verify import JournalFault, verify
 
 __all__ = ["backend", "journal"]  # the fixtures, imported for pytest
-
-RECORDED_AT = "2024-01-02T03:04:05.000006Z"
-
-
-def new_event(description: str = "", event_type: str = "ItemCreated") -> NewEvent:
-    data = "{}" if event_type == "ItemDeleted" else f'{{"description":"{description}"}}'
-    return NewEvent(new_uuid(), event_type, 1, data)
-
-
-def append(
-    journal: Journal,
-    stream_id: str,
-    expected_version: int,
-    count: int = 1,
-    *,
-    key: str | None = None,
-    correlation_id: str | None = None,
-) -> AppendResult:
-    """Append `count` events to `stream_id` as one command."""
-    events = [new_event(f"{stream_id} #{expected_version + n}") for n in range(1, count + 1)]
-    metadata = AppendMetadata(RECORDED_AT, new_uuid(), key, correlation_id)
-    return append_once(journal, stream_id, expected_version, events, metadata)
-
-
-def read_everything(journal: Journal, page: int = 7) -> list[RecordedEvent]:
-    events: list[RecordedEvent] = []
-    while batch := journal.read_all(after=events[-1].position if events else 0, limit=page):
-        events += batch
-    return events
-
 
 # --- Appending and reading -------------------------------------------------------------------
 
