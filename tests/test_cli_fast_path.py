@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from cqrs_cli.cli import fast, item_commands, read_commands, write_commands
-from cqrs_cli.cli.item_params import ITEM_COMMANDS, Param
+from cqrs_cli.cli.item_params import EXCLUSIVE, ITEM_COMMANDS, NEEDS, Param
 from cqrs_cli.cli.main import run
 from cqrs_cli.cli.state import CliState, state
 from cqrs_cli.write.command_service import CommandService
@@ -187,9 +187,22 @@ def generated_for(command: str) -> list[Generated]:
     each value option with each value (separate and inline), out of range, not a number,
     missing; before and after the arguments; repeated; wrong forms."""
     params = ITEM_COMMANDS[command]
+    by_dest = {p.dest: p for p in params}
     arguments = [ARGUMENT_VALUES[p.dest] for p in params if p.is_argument]
     base = ["item", command]
     cases: list[Generated] = []
+
+    def given(param: Param) -> list[str]:
+        return [param.names[-1]] if param.is_flag else [param.names[-1], values_for(param)[0][0]]
+
+    def needed(param: Param) -> list[str]:
+        """What an option that does nothing alone is given with (--wait: --min-position)."""
+        return [
+            arg
+            for option, other in NEEDS
+            if option == param.dest and other in by_dest
+            for arg in given(by_dest[other])
+        ]
 
     def add(label: str, argv: list[str], fast_: bool, *, run: bool = False) -> None:
         cases.append(Generated(f"{command} {label}", argv, fast_, run))
@@ -203,6 +216,7 @@ def generated_for(command: str) -> list[Generated]:
     for param in params:
         if param.is_argument:
             continue
+        arguments = [ARGUMENT_VALUES[p.dest] for p in params if p.is_argument] + needed(param)
         for name in param.names:
             long = name.startswith("--")
             if param.is_flag:
@@ -228,11 +242,22 @@ def generated_for(command: str) -> list[Generated]:
                 if long:
                     add(f"{name}={value}", [*base, *arguments, f"{name}={value}"], False)
             add(f"{name} (no value)", [*base, *arguments, name], False, run=True)
+    arguments = [ARGUMENT_VALUES[p.dest] for p in params if p.is_argument]
     everything = [*base, *arguments]
+    left_out = {second for first, second in EXCLUSIVE.get(command, ()) if by_dest[first].fast}
     for param in params:
-        if param.fast and not param.is_argument:
+        if param.fast and not param.is_argument and param.dest not in left_out:
             everything += [param.names[-1]] if param.is_flag else [param.names[-1], "0"]
     add("every option", everything, True)
+    # Options that contradict each other, or one that does nothing without another:
+    # usage errors, which the fast path leaves to typer.
+    for first, second in EXCLUSIVE.get(command, ()):
+        both = [*given(by_dest[first]), *given(by_dest[second])]
+        add(f"{first} with {second}", [*base, *arguments, *both], False, run=True)
+    for option, other in NEEDS:
+        if option in by_dest and other in by_dest:
+            alone = given(by_dest[option])
+            add(f"{option} without {other}", [*base, *arguments, *alone], False, run=True)
     return cases
 
 

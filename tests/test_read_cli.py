@@ -85,7 +85,7 @@ def test_get_of_a_deleted_item_exits_3_unless_deleted_items_are_asked_for(
 
     assert cli("item", "get", "Item1", "--include-deleted") == (
         0,
-        "Item1: Updated Description\n",
+        "Item1: Updated Description (deleted)\n",
         "",
     )
     record = json.loads(cli("item", "get", "Item1", "--include-deleted", "--json").out)

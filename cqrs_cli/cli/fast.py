@@ -14,7 +14,7 @@ declarations in item_params.py, which typer's parameters are built from too.
 
 from __future__ import annotations
 
-from .item_params import GLOBAL_OPTIONS, ITEM_COMMANDS, Param
+from .item_params import GLOBAL_OPTIONS, ITEM_COMMANDS, Param, misuse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,9 +56,11 @@ class Spec:
     `convert` the numeric ones to their conversion, `defaults` each option to its
     default (what typer passes when the option is not given)."""
 
-    __slots__ = ("convert", "defaults", "flags", "positional", "run", "values")
+    __slots__ = ("convert", "defaults", "flags", "name", "positional", "run", "values")
 
-    def __init__(self, params: tuple[Param, ...], run: Callable[..., int]) -> None:
+    def __init__(self, name: str, run: Callable[..., int]) -> None:
+        params = ITEM_COMMANDS[name]
+        self.name = name
         options = [p for p in params if not p.is_argument]
         taken = [p for p in options if p.fast]
         self.positional = tuple(p.dest for p in params if p.is_argument)
@@ -97,7 +99,7 @@ _RUN: dict[str, Callable[..., int]] = {
     "get": _get,
     "list": _list,
 }
-COMMANDS: dict[str, Spec] = {name: Spec(ITEM_COMMANDS[name], run) for name, run in _RUN.items()}
+COMMANDS: dict[str, Spec] = {name: Spec(name, run) for name, run in _RUN.items()}
 """The hot commands, `cqrs item NAME`."""
 
 
@@ -165,6 +167,8 @@ def dispatch(argv: list[str]) -> int | None:
         i += 1
     if len(positional) != len(spec.positional):
         return None
+    if misuse(spec.name, options) is not None:
+        return None  # options that contradict each other: typer says so
     options.update(zip(spec.positional, positional, strict=True))
     for key, value in globals_.items():
         setattr(state, key, value)

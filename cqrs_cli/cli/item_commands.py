@@ -8,10 +8,59 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
+from .item_params import MAX_INT, misuse
 from .options import declared
 from .read_commands import run_get, run_history, run_list, run_search
 from .write_commands import run_write
+
+
+class ItemCommand(TyperCommand):
+    """typer's command, with a plainer help: `ID` rather than `{ID}` in the usage line,
+    no `<str>` beside an argument, and `[x>=0]` rather than a 19-digit upper bound
+    beside a count (the bound stays checked, and its error message says it in full)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from typer._click.types import FloatRange, IntRange, StringParamType
+
+        class _Text(StringParamType):
+            def get_metavar(self, param: Any, ctx: Any) -> str | None:
+                return ""
+
+        shown: dict[int, object] = {}
+        for param in self.params:
+            kind = param.type
+            if isinstance(kind, IntRange) and kind.min == 0 and kind.max == MAX_INT:
+                shown[id(param)], param.type = kind, IntRange(min=0)
+            elif isinstance(kind, FloatRange) and kind.min == 0 and kind.max is not None:
+                shown[id(param)], param.type = kind, FloatRange(min=0)
+            elif param.param_type_name == "argument" and isinstance(kind, StringParamType):
+                shown[id(param)], param.type = kind, _Text()
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            for param in self.params:
+                if id(param) in shown:
+                    param.type = shown[id(param)]  # type: ignore[assignment]
+
+
+def _checked(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options, once they are known not to contradict each other (else a usage
+    error naming both, as the fast path leaves such a command line to typer)."""
+    from typer._click.exceptions import UsageError
+
+    message = misuse(name, options)
+    if message is not None:
+        raise UsageError(message)
+    return options
+
 
 item_app = typer.Typer(
     help=(
@@ -23,7 +72,7 @@ item_app = typer.Typer(
 )
 
 
-@item_app.command("create")
+@item_app.command("create", cls=ItemCommand)
 @declared("create")
 def create(**options: Any) -> int:
     """Create an item: appends ItemCreated. Exit 4 if the item already exists.
@@ -35,7 +84,7 @@ def create(**options: Any) -> int:
     return run_write("create", **options)
 
 
-@item_app.command("update")
+@item_app.command("update", cls=ItemCommand)
 @declared("update")
 def update(**options: Any) -> int:
     """Change an item's description: appends ItemUpdated. Exit 3 if there is no such
@@ -46,7 +95,7 @@ def update(**options: Any) -> int:
     return run_write("update", **options)
 
 
-@item_app.command("delete")
+@item_app.command("delete", cls=ItemCommand)
 @declared("delete")
 def delete(**options: Any) -> int:
     """Delete an item: appends ItemDeleted. Exit 3 if there is no such live item.
@@ -56,7 +105,7 @@ def delete(**options: Any) -> int:
     return run_write("delete", **options)
 
 
-@item_app.command("get")
+@item_app.command("get", cls=ItemCommand)
 @declared("get")
 def get(**options: Any) -> int:
     """Show an item from the projection: `Item1: description`. Exit 3 if not found.
@@ -66,20 +115,20 @@ def get(**options: Any) -> int:
 
     Example: cqrs item get Item1 --min-position 42
     """
-    return run_get(**options)
+    return run_get(**_checked("get", options))
 
 
-@item_app.command("list")
+@item_app.command("list", cls=ItemCommand)
 @declared("list")
 def list_(**options: Any) -> int:
     """List items in id order: ids one per line when piped, a table on a terminal.
 
     Example: cqrs item list --prefix order- --limit 100 --nl | jq .description
     """
-    return run_list(**options)
+    return run_list(**_checked("list", options))
 
 
-@item_app.command("history")
+@item_app.command("history", cls=ItemCommand)
 @declared("history")
 def history(**options: Any) -> int:
     """Every change of an item, oldest first (tab-separated when piped:
@@ -92,10 +141,10 @@ def history(**options: Any) -> int:
 
     Example: cqrs item history Item1 --newest-first --limit 10 --json | jq '.[].event_type'
     """
-    return run_history(**options)
+    return run_history(**_checked("history", options))
 
 
-@item_app.command("search")
+@item_app.command("search", cls=ItemCommand)
 @declared("search")
 def search(**options: Any) -> int:
     """Full-text search over live items' ids and descriptions. TEXT is taken literally
@@ -103,4 +152,4 @@ def search(**options: Any) -> int:
 
     Example: cqrs item search 'blue widget' --limit 5
     """
-    return run_search(**options)
+    return run_search(**_checked("search", options))

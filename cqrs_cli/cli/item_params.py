@@ -119,7 +119,7 @@ GLOBAL_OPTIONS = (
         "--journal",
         metavar="PATH",
         envvar="CQRS_JOURNAL",
-        help="The event journal file. [default: HOME/journal.db]",
+        help="The event journal file. \\[default: HOME/journal.db]",
         show_default=False,
     ),
     Param(
@@ -127,7 +127,7 @@ GLOBAL_OPTIONS = (
         "--projection",
         metavar="PATH",
         envvar="CQRS_PROJECTION",
-        help="The projection file. [default: HOME/projection.db]",
+        help="The projection file. \\[default: HOME/projection.db]",
         show_default=False,
     ),
     Param(
@@ -135,7 +135,7 @@ GLOBAL_OPTIONS = (
         "--home",
         metavar="DIR",
         envvar="CQRS_HOME",
-        help="Folder holding both files. [default: $XDG_DATA_HOME/cqrs]",
+        help="Folder holding both files. \\[default: $XDG_DATA_HOME/cqrs]",
         show_default=False,
     ),
     flag("quiet", "-q", "--quiet", help="No messages on stderr, only errors."),
@@ -200,13 +200,18 @@ WAIT = Param(
     type=float,
     min=0.0,
     max=MAX_WAIT,
-    help="How long --min-position waits. [default: 5]",
+    help="How long --min-position waits. \\[default: 5]",
     show_default=False,
 )
 READ_CONSISTENCY = (SYNC, MIN_POSITION, WAIT, QUIET)
 """How fresh a read must be; last in every read command's options."""
 NEWLINE_JSON = flag("nl", "--nl", help="One JSON object per line (NDJSON), streamed.")
 JSON_RECORDS = flag("as_json", "--json", help="One JSON array of records.")
+NO_PAGER = flag(
+    "no_pager",
+    "--no-pager",
+    help="On a terminal, print rows as they come instead of paging (also: CQRS_PAGER=cat).",
+)
 
 
 # --- The commands, `cqrs item NAME` -----------------------------------------------------------
@@ -269,6 +274,7 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
         INCLUDE_DELETED,
         JSON_RECORDS,
         NEWLINE_JSON,
+        NO_PAGER,
         *READ_CONSISTENCY,
     ),
     # Not hot commands (fast.py does not run them), declared here for the options they
@@ -303,6 +309,7 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
         ),
         flag("as_json", "--json", help="One JSON array of changes."),
         NEWLINE_JSON,
+        NO_PAGER,
         *READ_CONSISTENCY,
     ),
     "search": (
@@ -317,6 +324,53 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
         flag("fts", "--fts", help='TEXT is an FTS5 query (AND, OR, NOT, "phrase", prefix*).'),
         JSON_RECORDS,
         NEWLINE_JSON,
+        NO_PAGER,
         *READ_CONSISTENCY,
     ),
 }
+
+
+# --- Options that cannot go together ---------------------------------------------------------
+
+EXCLUSIVE: dict[str, tuple[tuple[str, str], ...]] = {
+    "get": (
+        ("at", "as_of"),
+        ("at", "sync"),
+        ("at", "min_position"),
+        ("as_of", "sync"),
+        ("as_of", "min_position"),
+    ),
+    "list": (("as_json", "nl"),),
+    "history": (("as_json", "nl"),),
+    "search": (("as_json", "nl"),),
+}
+"""Per command, pairs of options (by dest) that contradict each other: giving both is a
+usage error (exit 2) naming both."""
+NEEDS: tuple[tuple[str, str], ...] = (("wait", "min_position"),)
+"""(option, option it needs): the first does nothing without the second, so giving it
+alone is a usage error, in every command that declares both."""
+
+
+def _given(param: Param, options: dict[str, object]) -> bool:
+    return param.dest in options and options[param.dest] != param.default
+
+
+def misuse(command: str, options: dict[str, object]) -> str | None:
+    """The first contradiction among the options of `cqrs item COMMAND` as parsed
+    (dest -> value; an option not given has its default), as a message naming both
+    options; None if there is none. typer reports it as a usage error; the fast path
+    hands such a command line to typer."""
+    params = {p.dest: p for p in ITEM_COMMANDS.get(command, ()) if not p.is_argument}
+
+    def name(dest: str) -> str:
+        return params[dest].names[-1]
+
+    for first, second in EXCLUSIVE.get(command, ()):
+        if _given(params[first], options) and _given(params[second], options):
+            return f"{name(first)} and {name(second)} cannot be used together"
+    for option, needed in NEEDS:
+        if option not in params or needed not in params:
+            continue
+        if _given(params[option], options) and not _given(params[needed], options):
+            return f"{name(option)} only applies with {name(needed)}: give both, or neither"
+    return None

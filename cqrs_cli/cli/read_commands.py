@@ -15,7 +15,7 @@ from .state import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from typing import TypedDict, Unpack
 
     from ..read.models import ItemView
@@ -116,7 +116,7 @@ def run_get(
     if as_json:
         output.json_line(item.to_json())
     else:
-        output.data(str(item))
+        output.data(str(item) + (" (deleted)" if item.deleted else ""))
     return 0
 
 
@@ -162,6 +162,7 @@ def run_list(
     include_deleted: bool = False,
     as_json: bool = False,
     nl: bool = False,
+    no_pager: bool = False,
     **consistency: Unpack[Consistency],
 ) -> int:
     with _Reading(consistency) as service:
@@ -169,7 +170,14 @@ def run_list(
             items = service.list_items(
                 limit=limit, prefix=prefix, after=after, include_deleted=include_deleted
             )
-            _render(items, as_json=as_json, nl=nl, table=_items_table, line=_item_line)
+            _render(
+                items,
+                as_json=as_json,
+                nl=nl,
+                table=_items_table,
+                line=_item_line,
+                pager=not no_pager,
+            )
         else:
             # Piped: ids only, read from the index alone, streamed.
             write = sys.stdout.write
@@ -185,31 +193,34 @@ def _render(
     *,
     as_json: bool,
     nl: bool,
-    table: Callable[[list[Listed]], None],
+    table: Callable[[Iterable[Listed], bool], None],
     line: Callable[[Listed], str],
+    pager: bool = True,
 ) -> None:
-    """JSON (an array, or NDJSON with `nl`), a table on a terminal, else one plain line
-    per record with user text made safe."""
+    """JSON (an array, or NDJSON with `nl`), a table on a terminal (streamed, paged
+    when longer than the screen), else one plain line per record with user text made
+    safe. `records` must have done its checks already (the query services' iterators
+    do theirs at the call): nothing that can fail is left before the first byte."""
     if as_json or nl:
         _emit_json(records, nl)
     elif sys.stdout.isatty():
-        table(list(records))
+        table(records, pager)
     else:
         write = sys.stdout.write
         for record in records:
             write(line(record) + "\n")
 
 
-def _items_table(items: list[Listed]) -> None:
+def _items_table(items: Iterable[Listed], pager: bool) -> None:
     from .tables import items_table
 
-    items_table(items)  # type: ignore[arg-type]
+    items_table(items, pager=pager)  # type: ignore[arg-type]
 
 
-def _history_table(entries: list[Listed]) -> None:
+def _history_table(entries: Iterable[Listed], pager: bool) -> None:
     from .tables import history_table
 
-    history_table(entries)  # type: ignore[arg-type]
+    history_table(entries, pager=pager)  # type: ignore[arg-type]
 
 
 def _item_line(item: Listed) -> str:
@@ -225,17 +236,25 @@ def _history_line(entry: Listed) -> str:
 def _emit_json(records: Iterable[Listed], nl: bool) -> None:
     """A JSON array, or with `nl` one JSON object per line; streamed either way."""
     import json
+    from itertools import chain
 
     from ..text import json_safe
 
     write = sys.stdout.write
+    records = iter(records)
+    # The first record before the first byte: an iterator that checks lazily fails
+    # here, leaving stdout empty rather than holding a lone `[`.
+    first = next(records, None)
     if nl:
-        for record in records:
+        for record in chain(() if first is None else (first,), records):
             write(json_safe(json.dumps(record.to_json(), ensure_ascii=False)) + "\n")
         return
-    write("[")
-    for n, record in enumerate(records):
-        write(("," if n else "") + json_safe(json.dumps(record.to_json(), ensure_ascii=False)))
+    if first is None:
+        write("[]\n")
+        return
+    write("[" + json_safe(json.dumps(first.to_json(), ensure_ascii=False)))
+    for record in records:
+        write("," + json_safe(json.dumps(record.to_json(), ensure_ascii=False)))
     write("]\n")
 
 
@@ -248,11 +267,11 @@ def run_history(
     newest_first: bool = False,
     as_json: bool = False,
     nl: bool = False,
+    no_pager: bool = False,
     **consistency: Unpack[Consistency],
 ) -> int:
-    """Streamed as it is read (memory does not grow with the history), but for the
-    table on a terminal: that is built in memory, so at most --limit, or
-    HISTORY_TABLE_ROWS, changes."""
+    """Streamed as it is read, in every form: memory does not grow with the history.
+    The table on a terminal shows at most --limit, or HISTORY_TABLE_ROWS, changes."""
     table = not (as_json or nl) and sys.stdout.isatty()
     capped = table and limit is None
     with _Reading(consistency) as service:
@@ -266,18 +285,36 @@ def run_history(
         if not table:
             _render(entries, as_json=as_json, nl=nl, table=_history_table, line=_history_line)
             return 0
-        shown: list[Listed] = list(entries)
-        more = capped and len(shown) > HISTORY_TABLE_ROWS
-        del shown[HISTORY_TABLE_ROWS:]
-        _history_table(shown)
-        if more:
-            assert isinstance(shown[-1], HistoryEntry)
+        seen = _Counted(entries, HISTORY_TABLE_ROWS)
+        _history_table(seen, not no_pager)
+        if capped and seen.more:
             cursor = "--before" if newest_first else "--after"
             output.note(
                 f"cqrs: note: the first {HISTORY_TABLE_ROWS} changes only; for the next "
-                f"ones pass {cursor} {shown[-1].version}, or give --limit"
+                f"ones pass {cursor} {seen.last_version}, or give --limit"
             )
     return 0
+
+
+class _Counted:
+    """At most `cap` entries of `entries`, remembering the last version given and
+    whether there were more."""
+
+    __slots__ = ("cap", "entries", "last_version", "more")
+
+    def __init__(self, entries: Iterator[HistoryEntry], cap: int) -> None:
+        self.entries = entries
+        self.cap = cap
+        self.last_version = 0
+        self.more = False
+
+    def __iter__(self) -> Iterator[HistoryEntry]:
+        for n, entry in enumerate(self.entries):
+            if n >= self.cap:
+                self.more = True
+                return
+            self.last_version = entry.version
+            yield entry
 
 
 def run_search(
@@ -287,11 +324,12 @@ def run_search(
     fts: bool = False,
     as_json: bool = False,
     nl: bool = False,
+    no_pager: bool = False,
     **consistency: Unpack[Consistency],
 ) -> int:
     with _Reading(consistency) as service:
         hits = service.search(text, limit=limit, fts=fts)
-    _render(hits, as_json=as_json, nl=nl, table=_items_table, line=_item_line)
+    _render(hits, as_json=as_json, nl=nl, table=_items_table, line=_item_line, pager=not no_pager)
     return 0
 
 

@@ -149,8 +149,11 @@ class QueryService:
         after: str | None = None,
         include_deleted: bool = False,
     ) -> Iterator[str]:
-        for row in self._list("item_id", limit, prefix, after, include_deleted):
-            yield str(row[0])
+        """Ids in id order, read one by one. The arguments and the projection are
+        checked at the call (a UsageError, StaleReadError or StorageError is raised
+        then, not while iterating)."""
+        rows = self._list("item_id", limit, prefix, after, include_deleted)
+        return (str(row[0]) for row in rows)
 
     def list_items(
         self,
@@ -160,9 +163,10 @@ class QueryService:
         after: str | None = None,
         include_deleted: bool = False,
     ) -> Iterator[ItemView]:
-        """Items in id order. Keyset pagination: pass the last id seen as `after`."""
-        for row in self._list(_ITEM_COLUMNS, limit, prefix, after, include_deleted):
-            yield ItemView(*row)
+        """Items in id order, read one by one. Keyset pagination: pass the last id seen
+        as `after`. Checked at the call, as `item_ids`."""
+        rows = self._list(_ITEM_COLUMNS, limit, prefix, after, include_deleted)
+        return (ItemView(*row) for row in rows)
 
     def _list(
         self,
@@ -197,13 +201,27 @@ class QueryService:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY item_id LIMIT ?"
         params.append(-1 if limit is None else limit)
+        # Every check that can fail (the arguments, the files, the query itself) is done
+        # here, at the call, before the caller has printed anything; only reading the
+        # rows is left to the iterator.
         projection = self._require_projection()
         if projection is None:
-            return
+            return iter(())
+        try:
+            rows = projection.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise translate(exc, projection.path) from None
+        return self._rows(rows, projection)
+
+    @staticmethod
+    def _rows(
+        rows: sqlite3.Cursor,
+        projection: ProjectionStore,
+    ) -> Iterator[tuple]:  # type: ignore[type-arg]
         try:
             # A plain loop, not `yield from`: closing this generator after the service
             # closed its connection must not close the cursor (which then raises).
-            for row in projection.conn.execute(sql, params):  # noqa: UP028
+            for row in rows:  # noqa: UP028
                 yield row
         except sqlite3.Error as exc:
             raise translate(exc, projection.path) from None
