@@ -65,9 +65,9 @@ def test_sync_projection_is_public_and_takes_store_paths(tmp_path: Path) -> None
         commands.create_item("Item1")
     report = cqrs_cli.sync_projection(paths)
     assert isinstance(report, cqrs_cli.SyncReport)
-    assert str(report) == "Synced 1 events (position 0 -> 1)"
+    assert str(report) == "Synced 1 event (position 0 -> 1)"
     assert str(cqrs_cli.sync_projection(paths, rebuild=True, batch_size=1)) == (
-        "Rebuilt from 1 events (position 0 -> 1)"
+        "Rebuilt from 1 event (position 0 -> 1)"
     )
     from cqrs_cli import sync_projection
 

@@ -369,7 +369,7 @@ def test_follow_picks_up_writes_of_other_processes_and_stops_cleanly_on_a_signal
             cqrs_exe, "item", "create", "Followed", "-d", "seen by the follower", text=True
         )
         assert created.returncode == 0
-        assert lines.next_line() == "Synced 1 events (position 4 -> 5)"
+        assert lines.next_line() == "Synced 1 event (position 4 -> 5)"
         assert (
             run_cqrs(cqrs_exe, "item", "get", "Followed", text=True).stdout
             == "Followed: seen by the follower\n"
@@ -399,7 +399,8 @@ def test_follow_picks_up_writes_of_other_processes_and_stops_cleanly_on_a_signal
     assert sum(applied) <= stopped_at
 
     resumed = run_cqrs(cqrs_exe, "sync", text=True)
-    assert resumed.stdout == f"Synced {85 - stopped_at} events (position {stopped_at} -> 85)\n"
+    noun = "event" if 85 - stopped_at == 1 else "events"
+    assert resumed.stdout == f"Synced {85 - stopped_at} {noun} (position {stopped_at} -> 85)\n"
     assert len(journal_events(store / "journal.db")) == 85
     assert_projection_is_exact(store / "journal.db", store / "projection.db", tmp_path)
 
@@ -417,7 +418,7 @@ def test_follow_on_an_empty_store_waits_for_the_journal(store: Path, cqrs_exe: s
         assert notes.next_line() == "Following the journal; Ctrl-C to stop."
         lines = LineReader(follower.stdout)  # type: ignore[arg-type]
         assert run_cqrs(cqrs_exe, "item", "create", "First", "-d", "at last").returncode == 0
-        assert lines.next_line() == "Synced 1 events (position 0 -> 1)"
+        assert lines.next_line() == "Synced 1 event (position 0 -> 1)"
         assert run_cqrs(cqrs_exe, "item", "get", "First", text=True).stdout == "First: at last\n"
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=30) == 0
@@ -502,10 +503,10 @@ def test_paths_with_uri_characters_work(tmp_path: Path, cqrs_exe: str) -> None:
     assert run_cqrs(cqrs_exe, "item", "create", "Item1", "-d", "odd home", env=env).returncode == 0
     assert (
         run_cqrs(cqrs_exe, "sync", env=env, text=True).stdout
-        == "Synced 1 events (position 0 -> 1)\n"
+        == "Synced 1 event (position 0 -> 1)\n"
     )
     assert run_cqrs(cqrs_exe, "sync", "--rebuild", env=env, text=True).stdout == (
-        "Rebuilt from 1 events (position 0 -> 1)\n"
+        "Rebuilt from 1 event (position 0 -> 1)\n"
     )
     assert (
         run_cqrs(cqrs_exe, "item", "get", "Item1", env=env, text=True).stdout == "Item1: odd home\n"

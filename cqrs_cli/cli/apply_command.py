@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..write.command_service import CommandService
     from ..write.ndjson import BatchCommand
     from ..write.results import WriteResult
+    from .sync_command import Interrupts
 
 
 def _result_json(line: int, result: WriteResult) -> dict[str, object]:
@@ -57,9 +58,11 @@ is at most 1 MiB, six times that when every character is escaped as \\uXXXX), an
 stops there: a line of hundreds of megabytes is refused without being held whole."""
 
 
-def read_lines(stream: IO[bytes], tick: Callable[[int], None] | None = None) -> Iterator[bytes]:
+def read_lines(
+    stream: IO[bytes], tick: Callable[[int, int], None] | None = None
+) -> Iterator[bytes]:
     """The lines of `stream`, each read at most MAX_LINE + 1 bytes at a time (UsageError
-    naming a longer one), `tick` told every 1,000th line's number."""
+    naming a longer one), `tick` told (lines, bytes) read so far every 1,000th line."""
     for number, line in enumerate(_bounded_lines(stream, tick), start=1):
         if line is None:
             raise UsageError(too_long(number))
@@ -70,56 +73,130 @@ def too_long(number: int) -> str:
     return f"line {number}: longer than {MAX_LINE >> 20} MiB, which no valid line is"
 
 
-def _bounded_lines(stream: IO[bytes], tick: Callable[[int], None] | None) -> Iterator[bytes | None]:
+def _bounded_lines(
+    stream: IO[bytes], tick: Callable[[int, int], None] | None
+) -> Iterator[bytes | None]:
     """The lines of `stream`, or None for a line longer than MAX_LINE, whose rest is
     read and dropped a chunk at a time: memory stays bounded whatever the input."""
     readline = stream.readline
-    number = 0
+    number = read = 0
     while line := readline(MAX_LINE + 1):
         number += 1
+        read += len(line)
         if tick is not None and number % 1000 == 0:
-            tick(number)
+            tick(number, read)
         if len(line) <= MAX_LINE:
             yield line
             continue
         while not line.endswith(b"\n"):
             line = readline(1 << 20)
+            read += len(line)
             if not line:
                 break
         yield None
 
 
+def input_size(stream: IO[bytes]) -> int:
+    """The bytes left to read when `stream` is a regular file (FILE, or stdin
+    redirected from one), for a progress bar with a total; 0 for a pipe or a terminal."""
+    import os
+    import stat
+
+    try:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return 0
+        return max(info.st_size - stream.tell(), 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def progress_ticks(
+    progress: Callable[[int, int], None] | None, size: int
+) -> Callable[[int, int], None] | None:
+    """The `tick` for read_lines that moves `progress`: bytes read of `size`, or for a
+    stream (size 0) lines read, with no total."""
+    if progress is None:
+        return None
+    if size:
+        return lambda lines, read: progress(min(read, size), size)
+    return lambda lines, read: progress(lines, 0)
+
+
 def run_apply(
     source: str = "-", *, each: bool = False, as_json: bool = False, sync: bool = False
 ) -> int:
+    """Ctrl-C (or SIGTERM) stops the batch with one line saying what was committed
+    (sync_command.Interrupted); one that comes once the batch is committed is too late
+    to stop it, and the command ends as it would have."""
     from ..write.command_service import CommandService
     from ..write.ndjson import parse_lines
-    from .sync_command import progress_bar
+    from .sync_command import Interrupted, Interrupts, progress_bar
 
     stream = open_input(source)
-    with progress_bar("Applying") as progress:
-        tick = (lambda n: progress(n, 0)) if progress is not None else None
-        with CommandService(state.paths()) as service:
-            code = (
-                _apply_each(service, _bounded_lines(stream, tick), as_json)
-                if each
-                else _apply_all(service, parse_lines(read_lines(stream, tick)), as_json)
-            )
-    # With --each, the lines that succeeded are committed even when others failed.
-    if sync and (code == 0 or each):
-        from ..sync.runner import sync_projection
-
-        sync_projection(state.paths())
+    size = input_size(stream)
+    with Interrupts() as interrupts:
+        with progress_bar("Applying", in_bytes=size > 0) as progress:
+            tick = progress_ticks(progress, size)
+            with CommandService(state.paths()) as service:
+                if each:
+                    code, done = _apply_each(
+                        service, _bounded_lines(stream, tick), as_json, interrupts
+                    )
+                else:
+                    code, done = _apply_all(
+                        service, parse_lines(read_lines(stream, tick)), as_json, interrupts
+                    )
+            if progress is not None and size:
+                progress(size, size)
+        # With --each, the lines that succeeded are committed even when others failed.
+        if sync and (code == 0 or each):
+            if interrupts.pending:
+                raise Interrupted(
+                    f"the batch was committed ({done}); the sync was not run: run cqrs sync"
+                )
+            interrupts.holding = False
+            _sync_after(done)
     return code
 
 
-def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_json: bool) -> int:
+def _sync_after(done: str) -> None:
+    """apply --sync: the sync's bar and its summary line on stderr."""
+    from ..sync.runner import Syncer, SyncInterrupted
+    from .sync_command import Interrupted, progress_bar, stopped_sync
+
+    try:
+        with progress_bar() as progress, Syncer(state.paths(), progress=progress) as syncer:
+            report = syncer.run()
+    except SyncInterrupted as stopped:
+        if not stopped.complete:
+            raise Interrupted(
+                f"the batch was committed ({done}); the sync stopped: "
+                + stopped_sync(stopped, "cqrs sync")
+            ) from None
+        report = stopped.report
+    output.note(str(report))
+
+
+def _apply_all(
+    service: CommandService,
+    commands: Iterator[BatchCommand],
+    as_json: bool,
+    interrupts: Interrupts,
+) -> tuple[int, str]:
     """All or nothing. Results are held in a spool file until the commit, so that
-    nothing is printed for a batch that is then rolled back."""
+    nothing is printed for a batch that is then rolled back. (exit code, summary)"""
     import json
     import tempfile
 
     from ..text import json_safe
+    from .sync_command import Interrupted
+
+    def then_hold() -> Iterator[BatchCommand]:
+        yield from commands
+        # Read to the end: the last round, its insert and the commit are not stopped,
+        # so that an interrupt never leaves the batch committed but reported as not.
+        interrupts.holding = True
 
     with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8") as spool:
         # Built once: json.dumps with options builds an encoder on every call.
@@ -136,22 +213,32 @@ def _apply_all(service: CommandService, commands: Iterator[BatchCommand], as_jso
         gc.disable()
         try:
             # Without --json, no results: the batch then builds none (a tenth of its time).
-            summary = service.apply(commands, on_result=on_result if as_json else None)
+            summary = service.apply(then_hold(), on_result=on_result if as_json else None)
         except CqrsError as exc:
             raise _nothing_written(exc) from None
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "the batch is one transaction and was rolled back: nothing was written; "
+                "re-run the same command"
+            ) from None
         finally:
             gc.enable()
+        # Committed. From here on an interrupt only stops the printing of results.
+        interrupts.holding = True
         spool.seek(0)
         try:
             for chunk in iter(lambda: spool.read(1 << 16), ""):
+                if interrupts.pending:
+                    output.note(f"{summary} (interrupted: not every result was printed)")
+                    return 0, str(summary)
                 sys.stdout.write(chunk)
         except StdoutClosed:
             # The batch is committed whatever became of its results: say what it did.
             silence_stdout()
             output.note(f"{summary} (stdout was closed: not every result was printed)")
-            return 0
+            return 0, str(summary)
     output.note(str(summary))
-    return 0
+    return 0, str(summary)
 
 
 def _nothing_written(exc: CqrsError) -> CqrsError:
@@ -164,11 +251,19 @@ def _nothing_written(exc: CqrsError) -> CqrsError:
     return error
 
 
-def _apply_each(service: CommandService, lines: Iterator[bytes | None], as_json: bool) -> int:
+def _apply_each(
+    service: CommandService,
+    lines: Iterator[bytes | None],
+    as_json: bool,
+    interrupts: Interrupts,
+) -> tuple[int, str]:
     """Line by line, each command its own transaction; a failed line is reported and
-    the others go on. Exit code: that of the first failure, 0 if none."""
+    the others go on. Exit code: that of the first failure, 0 if none. An interrupt
+    stops the batch between two lines (reading the next one, or once the line being
+    applied is done), saying after which line. (exit code, summary)"""
     from ..write.batch import BatchSummary
     from ..write.ndjson import parse_line
+    from .sync_command import Interrupted
 
     summary = BatchSummary()
     failed = 0
@@ -187,13 +282,14 @@ def _apply_each(service: CommandService, lines: Iterator[bytes | None], as_json:
             silence_stdout()
             closed_after = number
 
-    for number, raw in enumerate(lines, start=1):
+    def apply_line(number: int, raw: bytes | None) -> None:
+        nonlocal failed, first_failure
         try:
             if raw is None:
                 raise UsageError(too_long(number))
             command = parse_line(raw, number)
             if command is None:
-                continue
+                return
             result = service.execute(
                 command.command,
                 expected_version=command.expected_version,
@@ -208,12 +304,38 @@ def _apply_each(service: CommandService, lines: Iterator[bytes | None], as_json:
                 emit(number, _error_json(number, message, int(exc.exit_code)))
             else:
                 output.error_line(message)
-            continue
+            return
         summary.add(result)
         if as_json:
             emit(number, _result_json(number, result))
+
+    def done() -> str:
+        return f"{summary}" + (f"; {failed} failed" if failed else "")
+
+    end = object()
+    last = 0  # the last line applied (or refused)
+    try:
+        while True:
+            # Reading may wait on a pipe: an interrupt stops it at once. Applying a
+            # line is held, so that it is either done and counted or not started.
+            interrupts.holding = False
+            raw = next(lines, end)
+            interrupts.holding = True
+            if raw is end:
+                break
+            assert raw is None or isinstance(raw, bytes)
+            apply_line(last + 1, raw)
+            last += 1
+            if interrupts.pending:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        interrupts.holding = True
+        if not last:
+            raise Interrupted("no line was applied; re-run the same command") from None
+        raise Interrupted(
+            f"after line {last}: {done()}; each line is its own transaction: re-run with "
+            f"the lines after {last}, or the same file if it uses keys"
+        ) from None
     closed = f" (stdout was closed at line {closed_after}: later results not printed)"
-    output.note(
-        f"{summary}" + (f"; {failed} failed" if failed else "") + (closed if closed_after else "")
-    )
-    return first_failure
+    output.note(done() + (closed if closed_after else ""))
+    return first_failure, done()

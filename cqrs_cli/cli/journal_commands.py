@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
+from ..errors import CqrsError, UsageError
 from . import output
 from .item_params import MAX_INT
 from .options import DEFAULT_POLL, Poll, Quiet, quiet
@@ -136,16 +136,41 @@ def import_command(
     """
     from functools import partial
 
-    from ..journal.locator import create_journal, redacted
+    from ..journal.locator import create_journal, find_journal, journal_exists, redacted
     from ..journal.transfer import import_journal
-    from .apply_command import open_input, read_lines
-    from .sync_command import progress_bar
+    from .apply_command import input_size, open_input, progress_ticks, read_lines
+    from .sync_command import Interrupted, Interrupts, progress_bar
 
     quiet(quiet_)
-    stream = read_lines(open_input(source))
+    raw = open_input(source)
+    size = input_size(raw)
     locator = state.paths().journal
-    with progress_bar("Importing") as progress:
-        journal_id, count = import_journal(stream, partial(create_journal, locator), progress)
+    try:
+        existed = journal_exists(locator)
+    except CqrsError:
+        existed = True  # something else is there: the import refuses it as before
+    with Interrupts():
+        try:
+            with progress_bar("Importing", in_bytes=size > 0) as progress:
+                # A file: bytes read of its size; a stream: events imported, no total.
+                stream = read_lines(raw, progress_ticks(progress, size) if size else None)
+                journal_id, count = import_journal(
+                    stream, partial(create_journal, locator), None if size else progress
+                )
+                if progress is not None and size:
+                    progress(size, size)
+        except KeyboardInterrupt:
+            # The journal is built under a temporary name and linked into place once
+            # complete: if it is there now, the import had finished.
+            journal = None if existed else find_journal(locator)
+            if journal is None:
+                raise Interrupted(
+                    "no journal was created (an import is all or nothing); re-run the same command"
+                ) from None
+            try:
+                journal_id, count = journal.journal_id, journal.count_after(0)
+            finally:
+                journal.close()
     output.note(f"Imported {count} events into {redacted(locator)} (journal id {journal_id})")
     return 0
 

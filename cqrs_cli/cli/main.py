@@ -1,7 +1,8 @@
 """The `cqrs` entry point: run one command and turn its outcome into an exit code.
 
 Typed errors from the core become one line on stderr and their documented exit code
-here, in one place; anything else is a bug, reported in one line (with the traceback
+here, in one place; an interrupted long command (Interrupted) one line saying what it
+committed, exit 130; anything else is a bug, reported in one line (with the traceback
 under --debug or CQRS_DEBUG=1).
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 import sys
 
 from ..errors import CqrsError, ExitCode
+from ..text import printable
 from .output import GuardedStdout, StdoutClosed, silence_stdout
 from .state import state
+from .sync_command import Interrupted
 
 
 def run(argv: list[str]) -> int:
@@ -45,6 +48,11 @@ def _run(argv: list[str]) -> int:
             sys.stdout.flush()
             output.error_line(str(exc))
             return int(exc.exit_code)
+        except Interrupted as stopped:
+            # A long command says what it committed and where a re-run resumes.
+            sys.stdout.flush()
+            sys.stderr.write(f"cqrs: interrupted: {printable(str(stopped))}\n")
+            return 130
         except KeyboardInterrupt:
             sys.stderr.write("cqrs: interrupted\n")
             return 130

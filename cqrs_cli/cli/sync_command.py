@@ -12,14 +12,60 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from contextlib import AbstractContextManager
 
-    from ..sync.runner import SyncReport
+    from ..sync.runner import SyncInterrupted, SyncReport
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) stopped a long command. The message says, in one line, what
+    it committed and where a re-run resumes; main() prints it and exits 130. Not a
+    KeyboardInterrupt, which typer would turn into a silent exit 130."""
+
+
+class Interrupts:
+    """SIGINT and SIGTERM while a command that commits runs: KeyboardInterrupt at once,
+    or, while `holding` (a commit and the lines that record it), remembered in `pending`
+    for the command to look at once it knows what is committed. A signal that was
+    ignored when the command started (a background job's SIGINT) stays ignored, and
+    nothing is installed outside the main thread."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending = False
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> Interrupts:
+        import signal
+
+        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        for signum, default in defaults.items():
+            try:
+                if signal.getsignal(signum) is default:
+                    self._saved[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._saved.clear()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.holding:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
 
 
 def progress_bar(
-    description: str = "Syncing", *, wanted: bool = True
+    description: str = "Syncing", *, wanted: bool = True, in_bytes: bool = False
 ) -> AbstractContextManager[Callable[[int, int], None] | None]:
     """A rich progress bar on stderr when it is a terminal, -q was not given and the
-    command wants one; otherwise nothing at all."""
+    command wants one; otherwise nothing at all. The callback takes (done, total):
+    total 0 is unknown (a stream), and the bar then just counts. `in_bytes`: done and
+    total are bytes (of a file being read), shown as sizes."""
     from contextlib import contextmanager
 
     enabled = wanted and sys.stderr.isatty() and not state.quiet
@@ -30,12 +76,18 @@ def progress_bar(
             yield None
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeRemainingColumn,
+        )
 
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
-            MofNCompleteColumn(),
+            DownloadColumn() if in_bytes else MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
@@ -43,7 +95,6 @@ def progress_bar(
             task = progress.add_task(description, total=None)
 
             def update(done: int, total: int) -> None:
-                # total 0: unknown (a stream); the bar then just counts.
                 progress.update(task, completed=done, total=total or None)
 
             yield update
@@ -60,6 +111,22 @@ def stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def stopped_sync(stopped: SyncInterrupted, command: str = "the same command") -> str:
+    """What an interrupted sync committed and how to go on, in one line."""
+    if stopped.build == "first":
+        return (
+            "the first sync is one transaction and was rolled back: nothing was "
+            f"committed, the projection is as it was; re-run {command}"
+        )
+    if stopped.build == "rebuild":
+        return (
+            "the rebuild is one transaction and was rolled back: nothing was committed, "
+            f"the projection is as it was; re-run {command}"
+        )
+    report = stopped.report
+    return f"{report}; a re-run resumes from {report.end}"
 
 
 def check_poll(poll: float) -> None:
@@ -90,6 +157,7 @@ def run_sync(*, rebuild: bool, follow: bool, batch_size: int, poll: float, as_js
 
     paths = state.paths()
     with (
+        Interrupts(),
         progress_bar(wanted=not (as_json or follow)) as progress,
         Syncer(paths, batch_size=batch_size, progress=progress, notify=rebuilding) as syncer,
     ):
@@ -105,14 +173,22 @@ def run_sync(*, rebuild: bool, follow: bool, batch_size: int, poll: float, as_js
             stop_on_sigterm()
             syncer.follow(report, poll_interval=poll)
         except SyncInterrupted as stopped:
-            # The batch in flight was rolled back; these before it were committed.
-            report(stopped.report)
+            if stopped.complete:
+                # Interrupted after its last commit: the sync is done.
+                report(stopped.report)
+                if not follow:
+                    return 0
+            elif stopped.build is None and stopped.report.applied:
+                # The batch in flight was rolled back; these before it were committed.
+                report(stopped.report)
             if not follow:
-                raise
+                raise Interrupted(stopped_sync(stopped)) from None
             output.note("Stopped.")
         except KeyboardInterrupt:
             if not follow:
-                raise
+                raise Interrupted(
+                    "nothing was synced, the projection is as it was; re-run the same command"
+                ) from None
             output.note("Stopped.")
     return 0
 

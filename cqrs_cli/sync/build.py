@@ -6,6 +6,10 @@ upcasting, or from the views it depends on; a view that cannot (or has no `build
 replayed: the journal read in batches through `journal.read_all`, each batch given to
 the view's `apply`. Views waiting for replay are replayed together, in one pass, before
 a view that depends on one of them is built, and at the end.
+
+Progress is told in journal positions, 0 to `head`, each view weighing the same: a
+view built in SQL (one long statement) moves it by its share when done, a replay by
+its views' shares as its batches go.
 """
 
 from __future__ import annotations
@@ -59,9 +63,20 @@ class Builder:
         self.batch_size = batch_size
         self.reached = reached
         self.progress = progress
+        self._views = 1  # how many views are being built (build sets it)
+        self._built = 0.0  # how many of them are built (replay counts a share of each)
+
+    def _tell(self, built: float) -> None:
+        """Progress: `built` views of `self._views` done, in positions of `head`."""
+        self._built = built
+        if self.progress is not None:
+            done = min(round(self.head * built / self._views), self.head)
+            self.progress(done, self.head)
 
     def build(self, views: Sequence[View]) -> tuple[int, str]:
         """Create and fill every view; (events up to `head`, hash of the event there)."""
+        self._views = max(len(views), 1)
+        self._tell(0)
         waiting: list[View] = []
         for view in views:
             if view.build is not None:
@@ -70,6 +85,7 @@ class Builder:
                     waiting = []
                 view.create(self.conn)
                 if self._build_in_sql(view):
+                    self._tell(self._built + 1)
                     continue
             else:
                 view.create(self.conn)
@@ -102,7 +118,8 @@ class Builder:
 
     def _replay(self, views: Sequence[View]) -> None:
         """The journal's events up to `head`, batch by batch, through the views' apply."""
-        applied = end = 0
+        end = 0
+        before = self._built
         nothing = {view.name: 0 for view in views}
         while end < self.head:
             events = self.journal.read_all(after=end, limit=self.batch_size)
@@ -111,7 +128,6 @@ class Builder:
                 break
             apply_batch(self.conn, views, events, nothing)
             end = events[-1].position
-            applied += len(events)
             self.reached("rebuild-mid")
-            if self.progress is not None:
-                self.progress(applied, max(self.head, applied))
+            self._tell(before + len(views) * min(end / self.head, 1.0))
+        self._tell(before + len(views))

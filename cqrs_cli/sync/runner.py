@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..journal.base import Journal
+    from ..journal.records import RecordedEvent
     from ..paths import StorePaths
 
     Progress = Callable[[int, int], None]
@@ -69,7 +70,8 @@ class SyncReport(Record):
 
     def __str__(self) -> str:
         what = "Rebuilt from" if self.rebuilt else "Synced"
-        return f"{what} {self.applied} events (position {self.start} -> {self.end})"
+        noun = "event" if self.applied == 1 else "events"
+        return f"{what} {self.applied} {noun} (position {self.start} -> {self.end})"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -82,12 +84,21 @@ class SyncReport(Record):
 
 
 class SyncInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or SIGTERM) stopped a sync: the batch in flight was rolled back, and
-    `report` says what the batches before it committed."""
+    """Ctrl-C (or SIGTERM) stopped a sync. `report` says what it committed.
 
-    def __init__(self, report: SyncReport) -> None:
+    `build`: None for a catch-up, whose batch in flight was rolled back and whose
+    batches before it stand (`report`; a re-run resumes from `report.end`); "first" or
+    "rebuild" for a build from scratch, which is one transaction. `complete`: the
+    interrupt came after the last commit (COMMIT had returned): everything this sync
+    set out to do is committed, and `report` is its whole summary."""
+
+    def __init__(
+        self, report: SyncReport, *, build: str | None = None, complete: bool = False
+    ) -> None:
         super().__init__()
         self.report = report
+        self.build = build
+        self.complete = complete
 
 
 class _CrashHook:
@@ -132,6 +143,7 @@ class Syncer:
         self._journal: Journal | None = journal
         self._projection: ProjectionStore | None = None
         self._crash = _CrashHook()
+        self._at = 0  # the checkpoint as last read or committed, for an interrupt's report
 
     def __enter__(self) -> Syncer:
         return self
@@ -168,6 +180,7 @@ class Syncer:
             return SyncReport(0, 0, 0)
         journal, projection = opened
         try:
+            self._at = projection.checkpoint()
             reasons = rebuild_reasons(journal, projection)
             if self.notify is not None:
                 for reason in reasons:
@@ -181,44 +194,66 @@ class Syncer:
             return self._catch_up(journal, projection)
         except sqlite3.Error as exc:
             raise translate(exc, projection.path) from None
+        except SyncInterrupted:
+            raise
+        except KeyboardInterrupt:
+            # Before any transaction (reading the reasons, waiting for the lock).
+            raise SyncInterrupted(
+                SyncReport(0, self._at, self._at), build="rebuild" if rebuild else None
+            ) from None
 
     def _catch_up(self, journal: Journal, projection: ProjectionStore) -> SyncReport:
         conn = projection.conn
         views = registered_views()
         names = [view.name for view in views]
-        start = end = projection.checkpoint()
+        start = end = self._at = projection.checkpoint()
         total = max(journal.head() - start, 0)
         applied = 0
-        while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Read inside the transaction: another sync may have moved them meanwhile.
-                checkpoints = projection.checkpoints(names)
-                low = min(checkpoints.values())
-                events = journal.read_all(after=low, limit=self.batch_size)
-                if not events:
-                    conn.execute("ROLLBACK")
-                    return SyncReport(applied, start, max(end, low))
-                if applied == 0:
-                    start = low
-                self._crash.reached("mid-batch")
-                done = apply_batch(conn, views, events, checkpoints)
-                projection.advance(done, events[-1].position, events[-1].hash, journal.journal_id)
-                self._crash.reached("before-commit")
-                conn.execute("COMMIT")
-                end = events[-1].position
-            except KeyboardInterrupt:
-                rollback_quietly(conn)
-                if applied:
-                    raise SyncInterrupted(SyncReport(applied, start, end)) from None
-                raise
-            except BaseException:
-                rollback_quietly(conn)
-                raise
-            self._crash.reached("after-commit")
-            applied += len(events)
+        events: list[RecordedEvent] = []
+        committing = False
+        try:
             if self.progress is not None:
-                self.progress(applied, max(total, applied))
+                self.progress(0, total)
+            while True:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # Read inside the transaction: another sync may have moved them.
+                    checkpoints = projection.checkpoints(names)
+                    low = min(checkpoints.values())
+                    events = journal.read_all(after=low, limit=self.batch_size)
+                    if not events:
+                        conn.execute("ROLLBACK")
+                        if self.progress is not None:
+                            self.progress(max(total, applied), max(total, applied))
+                        return SyncReport(applied, start, max(end, low))
+                    if applied == 0:
+                        start = end = low
+                    self._crash.reached("mid-batch")
+                    done = apply_batch(conn, views, events, checkpoints)
+                    projection.advance(
+                        done, events[-1].position, events[-1].hash, journal.journal_id
+                    )
+                    self._crash.reached("before-commit")
+                    committing = True
+                    conn.execute("COMMIT")
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:
+                    rollback_quietly(conn)
+                    raise
+                # The batch is committed; these three lines record it.
+                applied, end, committing = applied + len(events), events[-1].position, False
+                self._at = end
+                self._crash.reached("after-commit")
+                if self.progress is not None:
+                    self.progress(applied, max(total, applied))
+        except KeyboardInterrupt:
+            # COMMIT had returned if the transaction is over: then that batch stands
+            # (whether or not the line after it recorded it yet).
+            if committing and not conn.in_transaction and end != events[-1].position:
+                applied, end = applied + len(events), events[-1].position
+            rollback_quietly(conn)
+            raise SyncInterrupted(SyncReport(applied, start, end)) from None
 
     def _rebuild(
         self,
@@ -232,48 +267,62 @@ class Syncer:
         (readers see the previous projection until it commits): in SQL where a view can
         and the journal's file allows it, else by replaying events (build.py)."""
         conn = projection.conn
+        build = "first" if first else "rebuild"
+        head = applied = 0
+        committing = committed = interrupted = False
         # The bulk SQL needs the journal's own file, attached to the projection's
         # connection; a journal without one is replayed through every view.
         local = journal.local_file()
-        if local is not None:
-            bulk.attach(conn, local.sqlite_uri())
         try:
+            if local is not None:
+                bulk.attach(conn, local.sqlite_uri())
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                if first and projection.checkpoint() != 0:
-                    # Another sync got here first: catch up from where it left off.
-                    conn.execute("ROLLBACK")
-                    return self._catch_up(journal, projection)
-                views = registered_views()
-                for view in reversed(views):
-                    view.drop(conn)
-                projection.reset_views([(view.name, view.version) for view in views])
-                # Up to the head as the attached file shows it, in this transaction.
-                head = bulk.head(conn) if local is not None else journal.head()
-                builder = Builder(
-                    conn,
-                    journal,
-                    head,
-                    attached=local is not None,
-                    batch_size=self.batch_size,
-                    reached=self._crash.reached,
-                    progress=self.progress,
-                )
-                applied, last_hash = builder.build(views)
-                projection.advance(
-                    [view.name for view in views], head, last_hash, journal.journal_id
-                )
-                self._crash.reached("rebuild-before-commit")
-                conn.execute("COMMIT")
-            except BaseException:
+            if first and projection.checkpoint() != 0:
+                # Another sync got here first: catch up from where it left off.
+                conn.execute("ROLLBACK")
+                return self._catch_up(journal, projection)
+            views = registered_views()
+            for view in reversed(views):
+                view.drop(conn)
+            projection.reset_views([(view.name, view.version) for view in views])
+            # Up to the head as the attached file shows it, in this transaction.
+            head = bulk.head(conn) if local is not None else journal.head()
+            builder = Builder(
+                conn,
+                journal,
+                head,
+                attached=local is not None,
+                batch_size=self.batch_size,
+                reached=self._crash.reached,
+                progress=self.progress,
+            )
+            applied, last_hash = builder.build(views)
+            projection.advance([view.name for view in views], head, last_hash, journal.journal_id)
+            self._crash.reached("rebuild-before-commit")
+            committing = True
+            conn.execute("COMMIT")
+            committed = True
+            if self.progress is not None:
+                self.progress(head, head)
+        except SyncInterrupted:
+            raise  # from the catch-up above
+        except KeyboardInterrupt:
+            # COMMIT had returned if the transaction is over: the build stands.
+            committed = committed or (committing and not conn.in_transaction)
+            if not committed:
                 rollback_quietly(conn)
-                raise
+                raise SyncInterrupted(SyncReport(0, self._at, self._at), build=build) from None
+            interrupted = True
+        except BaseException:
+            rollback_quietly(conn)
+            raise
         finally:
             if local is not None:
                 bulk.detach(conn)
-        if self.progress is not None:
-            self.progress(applied, applied)
-        return SyncReport(applied, 0, head, rebuilt=not first, reasons=reasons)
+        report = SyncReport(applied, 0, head, rebuilt=not first, reasons=reasons)
+        if interrupted:
+            raise SyncInterrupted(report, build=build, complete=True)
+        return report
 
     def follow(
         self,
