@@ -189,14 +189,18 @@ def _apply_all(
     import json
     import tempfile
 
+    from ..sync.runner import crash_hook
     from ..text import json_safe
     from .sync_command import Interrupted
+
+    hook = crash_hook()
 
     def then_hold() -> Iterator[BatchCommand]:
         yield from commands
         # Read to the end: the last round, its insert and the commit are not stopped,
         # so that an interrupt never leaves the batch committed but reported as not.
         interrupts.holding = True
+        hook.reached("apply-commit")
 
     with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8") as spool:
         # Built once: json.dumps with options builds an encoder on every call.
@@ -261,9 +265,12 @@ def _apply_each(
     the others go on. Exit code: that of the first failure, 0 if none. An interrupt
     stops the batch between two lines (reading the next one, or once the line being
     applied is done), saying after which line. (exit code, summary)"""
+    from ..sync.runner import crash_hook
     from ..write.batch import BatchSummary
     from ..write.ndjson import parse_line
     from .sync_command import Interrupted
+
+    hook = crash_hook()
 
     summary = BatchSummary()
     failed = 0
@@ -324,6 +331,7 @@ def _apply_each(
             if raw is end:
                 break
             assert raw is None or isinstance(raw, bytes)
+            hook.reached("apply-line")
             apply_line(last + 1, raw)
             last += 1
             if interrupts.pending:

@@ -84,20 +84,30 @@ def progress_bar(
             TimeRemainingColumn,
         )
 
-        with Progress(
+        progress = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
             DownloadColumn() if in_bytes else MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
-        ) as progress:
-            task = progress.add_task(description, total=None)
+            # Lines printed meanwhile go above the bar, but stdout only when it is a
+            # terminal too: redirected, it must get its data (`cqrs sync > out.txt`).
+            redirect_stdout=sys.stdout.isatty(),
+        )
+        task = progress.add_task(description, total=None)
 
-            def update(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total or None)
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+            if not progress.live.is_started:
+                # Drawn from the first report on, with its total (no `0/?` first).
+                progress.start()
 
+        try:
             yield update
+        finally:
+            if progress.live.is_started:
+                progress.stop()
 
     return bar()
 

@@ -41,7 +41,12 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 2000
 CRASH_HOOK_ENV = "CQRS_TEST_CRASH_AT"
 """Testing only: `POINT:N` SIGKILLs this process the Nth time sync reaches POINT
-(before-commit, after-commit, mid-batch, rebuild-mid, rebuild-before-commit)."""
+(before-commit, after-commit, mid-batch, rebuild-mid, rebuild-before-commit; and
+just-committed, rebuild-just-committed: COMMIT has returned, nothing has recorded it
+yet). `POINT:N:INT` or `:TERM` sends SIGINT or SIGTERM instead, as a Ctrl-C or a `kill`
+arriving at that instant would. `cqrs apply` has points too (apply-commit: the input
+is read and the last round and the commit are next; apply-line: --each is about to
+apply a line)."""
 
 
 class SyncReport(Record):
@@ -102,20 +107,27 @@ class SyncInterrupted(KeyboardInterrupt):
 
 
 class _CrashHook:
-    """Deterministic crash points for the crash-recovery tests."""
+    """Deterministic crash (and interrupt) points for the crash-recovery tests."""
 
     def __init__(self) -> None:
-        point, _, count = os.environ.get(CRASH_HOOK_ENV, "").partition(":")
+        point, _, rest = os.environ.get(CRASH_HOOK_ENV, "").partition(":")
+        count, _, signame = rest.partition(":")
         self.point = point
         self.remaining = int(count) if count.isdigit() else 1
+        self.signame = signame or "KILL"
 
     def reached(self, point: str) -> None:
         if point == self.point:
             self.remaining -= 1
-            if self.remaining <= 0:
+            if self.remaining == 0:
                 import signal
 
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), getattr(signal, f"SIG{self.signame}"))
+
+
+def crash_hook() -> _CrashHook:
+    """The test-only hook of CRASH_HOOK_ENV, for the commands that have points too."""
+    return _CrashHook()
 
 
 class Syncer:
@@ -236,6 +248,7 @@ class Syncer:
                     self._crash.reached("before-commit")
                     committing = True
                     conn.execute("COMMIT")
+                    self._crash.reached("just-committed")
                 except KeyboardInterrupt:
                     raise
                 except BaseException:
@@ -301,6 +314,7 @@ class Syncer:
             self._crash.reached("rebuild-before-commit")
             committing = True
             conn.execute("COMMIT")
+            self._crash.reached("rebuild-just-committed")
             committed = True
             if self.progress is not None:
                 self.progress(head, head)
