@@ -216,9 +216,6 @@ CONTRADICTIONS = [
     (("item", "get", "Item1", "--wait", "3"), "--wait only applies with --min-position"),
     (("item", "search", "x", "--wait", "3"), "--wait only applies with --min-position"),
     (("item", "history", "Item1", "--wait", "3"), "--wait only applies with --min-position"),
-    (("item", "get", "Item1", "--at", "1", "--as-of", "2024-01-01"), "--at and --as-of"),
-    (("item", "get", "Item1", "--at", "1", "--sync"), "--at and --sync"),
-    (("item", "get", "Item1", "--as-of", "2024-01-01", "--min-position", "1"), "--as-of and"),
 ]
 
 

@@ -93,7 +93,7 @@ def test_include_deleted_shows_the_deleted_item_with_its_last_description(
 ) -> None:
     assert cli("item", "get", "Item1", "--at", "4", "--include-deleted") == (
         0,
-        "Item1: second\n",
+        "Item1: second (deleted)\n",
         note("position 4"),
     )
     code, out, _ = cli("item", "get", "Item1", "--at", "4", "--include-deleted", "--json")

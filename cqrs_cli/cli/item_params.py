@@ -333,13 +333,8 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
 # --- Options that cannot go together ---------------------------------------------------------
 
 EXCLUSIVE: dict[str, tuple[tuple[str, str], ...]] = {
-    "get": (
-        ("at", "as_of"),
-        ("at", "sync"),
-        ("at", "min_position"),
-        ("as_of", "sync"),
-        ("as_of", "min_position"),
-    ),
+    # get's --at and --as-of (each other, --sync, --min-position) are checked where
+    # they are read (read_commands._item_from_journal): exit 2, one line, as documented.
     "list": (("as_json", "nl"),),
     "history": (("as_json", "nl"),),
     "search": (("as_json", "nl"),),

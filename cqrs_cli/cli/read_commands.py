@@ -108,7 +108,7 @@ def run_get(
     **consistency: Unpack[Consistency],
 ) -> int:
     if at is not None or as_of is not None:
-        asked = consistency.get("sync") or consistency.get("min_position")
+        asked = consistency.get("sync") or consistency.get("min_position") is not None
         item = _item_from_journal(item_id, at, as_of, include_deleted, asked)
     else:
         with _Reading(consistency) as service:
