@@ -144,31 +144,21 @@ class AppendResult:
         self.already_applied = already_applied
 
 
-class StateRecord:
-    """A stream's state as of one of its events, stored beside the journal so that a
-    writer need not fold the whole stream: a cache, never the truth. `data` is the
-    domain's encoding of the state (domain/codec.py); `hash` is the hash of the event at
-    `version`, by which a reader checks that the record still belongs to that stream's
-    history (a journal restored from a backup, or a damaged record, fails the check and
-    the stream is folded from its events instead)."""
+# A named tuple, for the reasons RecordedEvent is one (see above).
+if TYPE_CHECKING:
 
-    __slots__ = ("data", "hash", "stream_id", "version")
+    class StateRecord(NamedTuple):
+        """A stream's state as of one of its events, stored beside the journal so that
+        a writer need not fold the whole stream: a cache, never the truth. `data` is the
+        domain's encoding of the state (domain/codec.py); `hash` is the hash of the
+        event at `version`, by which a reader checks that the record still belongs to
+        that stream's history (a journal restored from a backup, or a damaged record,
+        fails the check and the stream is folded from its events instead)."""
 
-    def __init__(self, stream_id: str, version: int, hash: str, data: str) -> None:
-        self.stream_id = stream_id
-        self.version = version
-        self.hash = hash
-        self.data = data
+        stream_id: str
+        version: int
+        hash: str
+        data: str
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StateRecord):
-            return NotImplemented
-        return (self.stream_id, self.version, self.hash, self.data) == (
-            other.stream_id,
-            other.version,
-            other.hash,
-            other.data,
-        )
-
-    def __repr__(self) -> str:
-        return f"StateRecord({self.stream_id!r}, version={self.version})"
+else:
+    StateRecord = namedtuple("StateRecord", ("stream_id", "version", "hash", "data"))
