@@ -178,6 +178,11 @@ class Journal(Protocol):
         """The stream's state record, if it has one."""
         ...
 
+    def read_tail(self, stream_id: str) -> list[RecordedEvent]:
+        """The stream's events from the version of its state record on (all of them
+        without one), in one read: what a writer folds onto the record."""
+        ...
+
     def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
         """Up to `limit` state records of streams whose id sorts after `after`, in that
         order (for `journal verify`)."""

@@ -60,6 +60,14 @@ class MemoryJournal:
         with self._lock:
             return self._states.get(stream_id)
 
+    def read_tail(self, stream_id: str) -> list[RecordedEvent]:
+        with self._lock:
+            record = self._states.get(stream_id)
+            length = len(self._streams.get(stream_id, ()))
+            # A record past the stream's end must not hide its events.
+            first = record.version if record is not None and record.version <= length else 1
+            return self.read_stream(stream_id, first)
+
     def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
         with self._lock:
             return [self._states[s] for s in sorted(self._states) if s > after][:limit]

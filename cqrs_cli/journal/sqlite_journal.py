@@ -232,6 +232,20 @@ class SqliteJournal:
         )
         return [_row(r) for r in rows]
 
+    def read_tail(self, stream_id: str) -> list[RecordedEvent]:
+        if not self._has_states:
+            return self.read_stream(stream_id)
+        # From the record's version only if the stream has an event there: a record
+        # that names a version past the stream's end must not hide its events.
+        rows = self._query(
+            f"{_SELECT} WHERE stream_id = ?1 AND stream_version >= COALESCE("
+            "(SELECT s.version FROM stream_states AS s WHERE s.stream_id = ?1 AND EXISTS "
+            "(SELECT 1 FROM events AS e WHERE e.stream_id = ?1 AND e.stream_version = s.version)"
+            "), 1) ORDER BY stream_version",
+            (stream_id,),
+        )
+        return [_row(r) for r in rows]
+
     def read_state(self, stream_id: str) -> StateRecord | None:
         if not self._has_states:
             return None

@@ -62,13 +62,16 @@ def fold_from(record: StateRecord | None, events: list[RecordedEvent]) -> Loaded
 
 
 def load(journal: Journal, item_id: str) -> Loaded:
-    """The item as the journal holds it now (reads outside any transaction)."""
-    record = journal.read_state(item_id)
-    if record is not None:
-        loaded = fold_from(record, journal.read_stream(item_id, record.version))
-        if loaded is not None:
-            return loaded
-    return fold_from(None, journal.read_stream(item_id)) or NEW
+    """The item as the journal holds it now (reads outside any transaction). One read
+    for an item without a state record (most items: a new one, a short history); its
+    record is read only when the events start past version 1 (read_tail starts at
+    version 1 when the record names no event of the stream)."""
+    events = journal.read_tail(item_id)
+    if not events or events[0].stream_version == 1:
+        return fold_from(None, events) or NEW
+    record = journal.read_state(item_id)  # renewed meanwhile? fold_from then says no
+    loaded = fold_from(record, events) if record is not None else None
+    return loaded or fold_from(None, journal.read_stream(item_id)) or NEW
 
 
 def load_round(batch: JournalBatch, item_ids: Sequence[str]) -> dict[str, Loaded]:

@@ -71,3 +71,18 @@ def test_streams_are_read_from_a_version_on(journal: Journal) -> None:
         (added,) = batch.append("A", 5, [event], metadata)
         # Reads in a later round see the batch's own appends, from a version on too.
         assert batch.read_streams(["A"], {"A": 5}) == {"A": [events[4], added]}
+
+
+def test_the_tail_starts_at_the_state_record_when_the_stream_holds_its_event(
+    journal: Journal,
+) -> None:
+    events = grow(journal, "A", 5)
+    assert journal.read_tail("A") == events
+    assert journal.read_tail("nothing") == []
+    with journal.batch() as batch:
+        batch.save_state(record_of(events[2]))
+    assert journal.read_tail("A") == events[2:]
+    # A record naming a version the stream does not hold hides nothing.
+    with journal.batch() as batch:
+        batch.save_state(StateRecord("A", 9, events[-1].hash, "{}"))
+    assert journal.read_tail("A") == events
