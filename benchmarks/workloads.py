@@ -276,7 +276,7 @@ def sync(ctx: Context) -> list[Row]:
             baseline,
             None,
             count // 2,
-            goal_note="informational (no stated goal)",
+            goal=Goal(">= 1.5x the straightforward projection", 1.5, at_most=False),
         ),
     ]
 
