@@ -196,6 +196,7 @@ def apply_round(
                 done[key] = events
             count(verdict, events[0].position, last)
     for item_id, last_event in appended.items():
-        record = record_to_save(item_id, items[item_id].saved, states[item_id], last_event)
+        saved = items[item_id].saved if item_id in items else 0
+        record = record_to_save(item_id, saved, states[item_id], last_event)
         if record is not None:
             batch.save_state(record)

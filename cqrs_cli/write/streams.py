@@ -75,13 +75,16 @@ def load(journal: Journal, item_id: str) -> Loaded:
 
 
 def load_round(batch: JournalBatch, item_ids: Sequence[str]) -> dict[str, Loaded]:
-    """Every item of a batch's round, read through the batch (its own appends and
-    records included); the streams' versions are read in this round."""
+    """The items of a batch's round that have events, read through the batch (its own
+    appends and records included); an item missing from the result has none (NEW).
+    The streams' versions are read in this round."""
     records = batch.read_states(item_ids)
     events = batch.read_streams(item_ids, {s: r.version for s, r in records.items()})
     loaded: dict[str, Loaded] = {}
     stale: list[str] = []
-    for item_id in dict.fromkeys(item_ids):
+    # Only the items with events or a record: in a round of creates there are none, and
+    # nothing is built for the new items.
+    for item_id in events.keys() | records.keys():
         found = fold_from(records.get(item_id), events.get(item_id, []))
         if found is None:
             stale.append(item_id)
@@ -93,7 +96,8 @@ def load_round(batch: JournalBatch, item_ids: Sequence[str]) -> dict[str, Loaded
         kept = {s: r.version for s, r in records.items() if s not in stale}
         events = batch.read_streams(item_ids, kept)
         for item_id in stale:
-            loaded[item_id] = fold_from(None, events.get(item_id, [])) or NEW
+            if item_id in events:
+                loaded[item_id] = fold_from(None, events[item_id]) or NEW
     return loaded
 
 
