@@ -295,6 +295,15 @@ def test_search_finds_words_in_descriptions_and_ids(store: Path, cli: InProcessC
     assert cli("item", "search", "gadget", "--nl").out.count("\n") == 1
 
 
+def test_search_matches_words_by_their_start(store: Path, cli: InProcessCli) -> None:
+    create(store, *SEARCHABLE)
+    sync_store(store)
+    assert found(cli("item", "search", "blu wid")) == ["Item1"]
+    assert found(cli("item", "search", "gad")) == ["Item2"]
+    assert found(cli("item", "search", "ord")) == ["order-42"]  # in the id
+    assert found(cli("item", "search", "idget")) == []  # a word's start, not its inside
+
+
 @pytest.mark.parametrize(
     "text",
     ["AND", "OR", "NOT", '"', '"hi', "*", "star*", "NEAR(", "NEAR(x", "-", ":", "now:", "a-b"],

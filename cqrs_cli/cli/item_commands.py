@@ -147,9 +147,10 @@ def history(**options: Any) -> int:
 @item_app.command("search", cls=ItemCommand)
 @declared("search")
 def search(**options: Any) -> int:
-    """Full-text search over live items' ids and descriptions. TEXT is taken literally
-    unless --fts is given.
+    """Full-text search over live items' ids and descriptions: items in which each
+    word of TEXT starts a word ('blu wid' finds "Blue widget"), best first. TEXT is
+    taken literally unless --fts is given.
 
-    Example: cqrs item search 'blue widget' --limit 5
+    Example: cqrs item search 'blue wid' --limit 5
     """
     return run_search(**_checked("search", options))

@@ -313,7 +313,9 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
         *READ_CONSISTENCY,
     ),
     "search": (
-        argument("text", "TEXT", "Words that must all appear.", show_default=True),
+        argument(
+            "text", "TEXT", "Words that must all start a word of the item.", show_default=True
+        ),
         count(
             "limit",
             "--limit",

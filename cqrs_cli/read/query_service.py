@@ -46,12 +46,14 @@ def prefix_upper_bound(prefix: str) -> str | None:
 
 
 def fts_query(text: str) -> str:
-    """User text as an FTS5 query that matches every word, with no syntax of its own:
-    each word becomes a quoted string, so `AND`, `*`, `"` or `:` are just text."""
+    """User text as an FTS5 query that matches items with a word starting with each
+    word of `text` (a search box's prefix matching: `blu wid` finds "Blue widget"),
+    with no syntax of its own: each word becomes a quoted string, so `AND`, `*`, `"`
+    or `:` are just text."""
     words = text.split()
     if not words:
         raise UsageError("nothing to search for: give one or more words")
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return " ".join('"' + word.replace('"', '""') + '"*' for word in words)
 
 
 class QueryService:
