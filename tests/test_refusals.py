@@ -95,3 +95,15 @@ def test_quiet_is_taken_after_the_command_too(
     argv = [str(store / "backup.db") if a == "BACKUP" else a for a in argv]
     result = cli(*argv, stdin=b'{"op":"create","id":"Item2"}\n')
     assert (result.code, result.err) == (0, "")
+
+
+def test_an_idempotency_key_is_the_same_key_however_its_accents_were_typed(
+    cli: InProcessCli,
+) -> None:
+    precomposed, decomposed = "caf\u00e9-1", "cafe\u0301-1"
+    assert cli("item", "create", "Item1", "--idempotency-key", precomposed).code == 0
+    retry = cli("item", "create", "Item1", "--idempotency-key", decomposed)
+    assert retry.code == 0 and "already applied" in retry.out
+    line = f'{{"op":"create","id":"Item1","key":"{decomposed}"}}\n'.encode()
+    batch = cli("apply", "--json", stdin=line)
+    assert batch.code == 0 and '"already_applied": true' in batch.out

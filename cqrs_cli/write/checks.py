@@ -13,14 +13,19 @@ MAX_KEY_LENGTH = 200
 
 
 def check_token(name: str, value: str | None) -> str | None:
-    """`value` (an idempotency key or correlation id), or InvalidInput naming `name`."""
+    """`value` (an idempotency key or correlation id) in Unicode NFC, as ids are stored:
+    a retry typed with a decomposed `é` is the same key. InvalidInput naming `name`."""
     if value is None:
         return None
     if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
         raise InvalidInput(
             f"invalid {name} '{printable(value)}': use 1 to {MAX_KEY_LENGTH} printable characters"
         )
-    return value
+    if value.isascii():  # the usual key: nothing to normalise
+        return value
+    import unicodedata
+
+    return unicodedata.normalize("NFC", value)
 
 
 def check_version(expected: int | None) -> int | None:
@@ -52,10 +57,11 @@ def validated_line(line: BatchCommand) -> BatchCommand:
     # Tested here, not in the checks: most lines have none of them (once per line).
     if line.expected_version is not None:
         check_version(line.expected_version)
-    if line.idempotency_key is not None:
-        check_token("idempotency key", line.idempotency_key)
+    key = line.idempotency_key
+    if key is not None:
+        key = check_token("idempotency key", key)
     if line.correlation_id is not None:
         check_token("correlation id", line.correlation_id)
-    if command is line.command:
+    if command is line.command and key is line.idempotency_key:
         return line
-    return line._replace(command=command)
+    return line._replace(command=command, idempotency_key=key)
