@@ -74,9 +74,9 @@ def test_verify_json(cli: InProcessCli, journal: Path) -> None:
 
 
 def test_verify_an_empty_journal(cli: InProcessCli, store: Path, tmp_path: Path) -> None:
-    path = tmp_path / "commands.ndjson"
-    path.write_bytes(b"")
-    assert cli("apply", str(path)).code == 0  # creates the journal, appends nothing
+    from cqrs_cli.journal.locator import open_journal
+
+    open_journal(str(store / "journal.db")).close()  # a journal with no events
     code, out, _ = cli("journal", "verify")
     assert code == 0
     assert out.splitlines()[-1] == "Verified 0 events."

@@ -107,3 +107,21 @@ def test_an_idempotency_key_is_the_same_key_however_its_accents_were_typed(
     line = f'{{"op":"create","id":"Item1","key":"{decomposed}"}}\n'.encode()
     batch = cli("apply", "--json", stdin=line)
     assert batch.code == 0 and '"already_applied": true' in batch.out
+
+
+@pytest.mark.parametrize(
+    ("lines", "code"),
+    [
+        (b'{"op":"create","id":"a"}\n{"op":"update","id":"zz","description":"x"}\n', 3),
+        (b'{"op":"create","id":"a"}\nnot json\n', 2),
+        (b"", 0),
+    ],
+)
+def test_a_batch_that_writes_nothing_on_a_new_store_creates_no_journal(
+    cli: InProcessCli, store: Path, lines: bytes, code: int
+) -> None:
+    assert cli("apply", stdin=lines).code == code
+    assert not store.exists() or list(store.iterdir()) == []
+    # And a batch that succeeds creates the journal, as before.
+    assert cli("apply", stdin=b'{"op":"create","id":"a"}\n').code == 0
+    assert cli("sync").code == 0 and cli("item", "get", "a").code == 0

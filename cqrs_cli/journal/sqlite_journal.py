@@ -512,10 +512,15 @@ class JournalBatch(LinkedBatch):
         conn: sqlite3.Connection,
         path: str,
         committed: Callable[[], None] | None = None,
+        *,
+        announce: bool = True,
     ) -> None:
         super().__init__(path)
         self._conn = conn
         self._path = path
+        # A batch that builds a new journal (an import, a first `cqrs apply`) has no one
+        # to announce itself to: nobody can wait on a journal that does not exist yet.
+        self._announce_long = announce
         self._on_commit = committed
         """Told after each commit (the journal counts its own commits)."""
         self._pending: list[RecordedEvent] = []
@@ -650,7 +655,7 @@ class JournalBatch(LinkedBatch):
         from `from_versions[stream]` (default 1) on; starts a new round."""
         self.flush()
         self._rounds += 1
-        if self._rounds == 3:  # a batch of three rounds is a long one (_begin)
+        if self._rounds == 3 and self._announce_long:  # a long batch (_begin)
             self._announce()
         unique = list(dict.fromkeys(stream_ids))
         if len(unique) >= _BULK_HASH_STREAMS and self._hash is event_hash:
@@ -735,7 +740,7 @@ class SqliteBackend:
         def init(conn: sqlite3.Connection) -> None:
             nonlocal stored
             initialise(conn, journal_id)
-            with JournalBatch(conn, locator) as batch:
+            with JournalBatch(conn, locator, announce=False) as batch:
                 stored = fill(batch)
 
         # Built under a temporary name and linked into place only when complete.

@@ -116,11 +116,22 @@ def apply_batch(
     result as it is decided, before the commit."""
     summary = BatchSummary()
     with journal.batch() as batch:
-        for chunk in rounds(commands):
-            apply_round(
-                batch, chunk, summary, recorded_at=clock(), new_id=new_id, on_result=on_result
-            )
+        apply_rounds(batch, commands, summary, clock=clock, new_id=new_id, on_result=on_result)
     return summary
+
+
+def apply_rounds(
+    batch: JournalBatch,
+    commands: Iterable[BatchCommand],
+    summary: BatchSummary,
+    *,
+    clock: Callable[[], str],
+    new_id: Callable[[], str],
+    on_result: Callable[[int, WriteResult], None] | None = None,
+) -> None:
+    """Every round of `commands` through `batch` (see apply_batch)."""
+    for chunk in rounds(commands):
+        apply_round(batch, chunk, summary, recorded_at=clock(), new_id=new_id, on_result=on_result)
 
 
 def rounds(commands: Iterable[BatchCommand], size: int = ROUND) -> Iterator[list[BatchCommand]]:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from ..domain.item import Command
-    from ..journal.base import Journal
+    from ..journal.base import Journal, JournalBatch
     from .batch import BatchSummary
     from .results import WriteResult
 
@@ -147,11 +147,50 @@ class CommandService:
         each command's result as it is decided, before the commit."""
         from .batch import apply_batch
 
+        if self._journal is None and not self._journal_exists():
+            return self._apply_to_a_new_journal(commands, on_result)
         journal = self._open(create=True)
         assert journal is not None
         return apply_batch(
             journal, commands, clock=self._clock, new_id=self._new_id, on_result=on_result
         )
+
+    def _apply_to_a_new_journal(
+        self,
+        commands: Iterable[BatchCommand],
+        on_result: Callable[[int, WriteResult], None] | None,
+    ) -> BatchSummary:
+        """A batch on a store with no journal yet builds the journal with it, all or
+        nothing (journal.locator.create_journal): a batch that fails, or has nothing to
+        apply, leaves no journal file behind."""
+        from ..errors import BusyError, UsageError
+        from ..journal.locator import create_journal, redacted
+        from .batch import BatchSummary, apply_rounds
+
+        assert self.paths is not None
+        locator = self.paths.journal
+        summary = BatchSummary()
+
+        def fill(batch: JournalBatch) -> int:
+            clock, new_id = self._clock, self._new_id
+            apply_rounds(batch, commands, summary, clock=clock, new_id=new_id, on_result=on_result)
+            if not summary.commands:
+                raise _NothingToApply
+            return summary.appended
+
+        try:
+            create_journal(locator, new_uuid(), fill)
+        except _NothingToApply:
+            pass
+        except UsageError:
+            if not self._journal_exists():
+                raise  # a bad line: nothing was created
+            # Another process created the journal while this batch was being built.
+            raise BusyError(
+                f"{redacted(locator)}: another process created the journal meanwhile; "
+                "nothing was written, retry"
+            ) from None
+        return summary
 
     def _journal_exists(self) -> bool:
         from ..journal.locator import journal_exists
@@ -187,3 +226,7 @@ class CommandService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _NothingToApply(Exception):
+    """An empty batch on a store with no journal: create none for it."""
