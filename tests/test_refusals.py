@@ -125,3 +125,22 @@ def test_a_batch_that_writes_nothing_on_a_new_store_creates_no_journal(
     # And a batch that succeeds creates the journal, as before.
     assert cli("apply", stdin=b'{"op":"create","id":"a"}\n').code == 0
     assert cli("sync").code == 0 and cli("item", "get", "a").code == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "where"),
+    [
+        (["item", "create", "X", "--journal", "j.db"], "cqrs item create"),
+        (["sync", "--home", "elsewhere"], "cqrs sync"),
+        (["item", "list", "--debug"], "cqrs item list"),
+    ],
+)
+def test_a_global_option_after_the_command_says_where_it_goes(
+    cli: InProcessCli, store: Path, argv: list[str], where: str
+) -> None:
+    result = cli(*argv)
+    assert (result.code, result.out) == (2, "")
+    line = one_error_line(result.err, f"{where}: error: ")
+    name = argv[-2] if argv[-1] != "--debug" else "--debug"
+    assert f"{name} is an option of cqrs itself: give it before the command" in line
+    assert not store.exists() or list(store.iterdir()) == []

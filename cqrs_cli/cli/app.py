@@ -184,8 +184,15 @@ def run_typer(argv: list[str]) -> int:
     """Run argv through typer, without its own exit handling, so that errors reach
     main() as exceptions and usage errors come out as one line."""
     # typer 0.28 vendors click as typer._click; the version range in pyproject.toml pins it.
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer._click.exceptions import (
+        ClickException,
+        NoArgsIsHelpError,
+        NoSuchOption,
+        UsageError,
+    )
     from typer.exceptions import Abort
+
+    from .fast import GLOBAL_FLAGS, GLOBAL_VALUES
 
     command = typer.main.get_command(app)
     try:
@@ -197,6 +204,15 @@ def run_typer(argv: list[str]) -> int:
     except UsageError as exc:
         where = _command_path(command, argv)
         message = printable(exc.format_message())
+        name = exc.option_name if isinstance(exc, NoSuchOption) else None
+        if name in GLOBAL_VALUES or name in GLOBAL_FLAGS:
+            # Typed after the command, as people do: say where it goes instead of
+            # suggesting a look-alike (`--journal` -> `--json`).
+            sub = where.removeprefix("cqrs ")
+            message = (
+                f"{name} is an option of cqrs itself: give it before the command, "
+                f"as in cqrs {name} ... {sub} ..."
+            )
         typer.echo(f"{where}: error: {message} (see '{where} --help')", err=True)
         return int(ExitCode.USAGE)
     except ClickException as exc:

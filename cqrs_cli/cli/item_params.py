@@ -179,7 +179,7 @@ WRITE_OPTIONS = (
     DRY_RUN,
     flag("as_json", "--json", help="Print the result as one JSON object."),
     SYNC_AFTER_WRITE,
-    QUIET,
+    flag("quiet", "-q", "--quiet", help="No messages on stderr (journal position), only errors."),
 )
 
 INCLUDE_DELETED = flag(
