@@ -238,6 +238,11 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
     "get": (
         ITEM_ID,
         flag("as_json", "--json", help="The whole record as JSON."),
+        flag(
+            "raw",
+            "--raw",
+            help="The description alone, as stored (newlines and all) when piped.",
+        ),
         INCLUDE_DELETED,
         *READ_CONSISTENCY,
         # Time travel reads the journal, not the projection: not a hot path.
@@ -337,6 +342,7 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
 EXCLUSIVE: dict[str, tuple[tuple[str, str], ...]] = {
     # get's --at and --as-of (each other, --sync, --min-position) are checked where
     # they are read (read_commands._item_from_journal): exit 2, one line, as documented.
+    "get": (("as_json", "raw"),),
     "list": (("as_json", "nl"),),
     "history": (("as_json", "nl"),),
     "search": (("as_json", "nl"),),

@@ -102,6 +102,7 @@ def run_get(
     item_id: str,
     *,
     as_json: bool = False,
+    raw: bool = False,
     include_deleted: bool = False,
     at: int | None = None,
     as_of: str | None = None,
@@ -115,9 +116,24 @@ def run_get(
             item = service.get_item(item_id, include_deleted=include_deleted)
     if as_json:
         output.json_line(item.to_json())
+    elif raw:
+        _write_raw(item.description)
     else:
         output.data(str(item) + (" (deleted)" if item.deleted else ""))
     return 0
+
+
+def _write_raw(description: str) -> None:
+    """The description alone, for `desc=$(cqrs item get ID --raw)`: piped, exactly as
+    stored (a multi-line text keeps its lines; the shell's $(...) drops the final
+    newline this adds); on a terminal, controls other than newline and tab are still
+    escaped, so that a stored escape sequence never reaches it."""
+    if sys.stdout.isatty():
+        description = "\n".join(
+            "\t".join(printable(part) for part in line.split("\t"))
+            for line in description.split("\n")
+        )
+    sys.stdout.write(description + "\n")
 
 
 def _item_from_journal(
