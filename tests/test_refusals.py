@@ -6,10 +6,11 @@ of values, a time that parses but leaves the calendar."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from common import InProcessCli, child_env, one_error_line, run_cqrs
+from common import InProcessCli, child_env, event_rows, one_error_line, run_cqrs
 
 # A FIFO blocks open() until a writer comes: each of these hung for ever before.
 FIFO_CASES = {
@@ -144,3 +145,20 @@ def test_a_global_option_after_the_command_says_where_it_goes(
     name = argv[-2] if argv[-1] != "--debug" else "--debug"
     assert f"{name} is an option of cqrs itself: give it before the command" in line
     assert not store.exists() or list(store.iterdir()) == []
+
+
+def test_a_first_batch_that_loses_the_race_to_create_the_journal_is_busy(store: Path) -> None:
+    from cqrs_cli import BusyError, CommandService
+    from cqrs_cli.write.ndjson import parse_lines
+
+    def lines() -> Iterator[bytes]:
+        yield b'{"op":"create","id":"mine"}\n'
+        # Meanwhile another process writes first, creating the journal.
+        CommandService(str(store)).create_item("theirs")
+        yield b'{"op":"create","id":"mine-too"}\n'
+
+    with pytest.raises(BusyError, match="another process created the journal meanwhile"):
+        CommandService(str(store)).apply(parse_lines(lines()))
+    # Theirs stands; nothing of the batch went in, and no temporary file is left.
+    assert [e[2] for e in event_rows(store / "journal.db")] == ["theirs"]
+    assert [p.name for p in store.iterdir() if ".new-" in p.name] == []
