@@ -141,26 +141,51 @@ def project(spec: TaskSpec) -> TaskResult:
     """The straightforward projection: for each batch of 1,000 journal events, one
     transaction that reads the checkpoint, writes each event to `items` and to the
     indexed `item_history`, and moves the checkpoint."""
+    return _project(spec, split=False)
+
+
+def project_second_half(spec: TaskSpec) -> TaskResult:
+    """The straightforward projection of the same split as the incremental sync row:
+    the journal's first half projected untimed, exactly as `project` does it, then the
+    second half timed."""
+    return _project(spec, split=True)
+
+
+def _project(spec: TaskSpec, *, split: bool) -> TaskResult:
     journal = sqlite3.connect(f"file:{spec.source}?mode=ro", uri=True, isolation_level=None)
     view = sqlite3.connect(spec.path("plain-projection"), isolation_level=None, timeout=5)
     view.executescript(PROJECTION_DDL)
     view.execute("PRAGMA journal_mode = WAL")
     (synchronous,) = view.execute("PRAGMA synchronous").fetchone()
+    (head,) = journal.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
+    if split:
+        _project_batches(journal, view, head // 2)
+    start = time.perf_counter()
+    count = _project_batches(journal, view, head)
+    seconds = time.perf_counter() - start
+    journal.close()
+    view.close()
+    names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    return TaskResult(count, seconds, {"synchronous": names.get(synchronous, str(synchronous))})
+
+
+def _project_batches(journal: sqlite3.Connection, view: sqlite3.Connection, up_to: int) -> int:
+    """Project the events after the checkpoint up to position `up_to`, 1,000 a
+    transaction; how many there were."""
     read = journal.execute
     write = view.execute
     count = 0
-    start = time.perf_counter()
     while True:
         write("BEGIN IMMEDIATE")
         (checkpoint,) = write("SELECT position FROM checkpoint WHERE id = 1").fetchone()
         batch = read(
             "SELECT position, stream_id, stream_version, event_type, data, recorded_at "
-            "FROM events WHERE position > ? ORDER BY position LIMIT ?",
-            (checkpoint, PROJECTION_BATCH),
+            "FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+            (checkpoint, up_to, PROJECTION_BATCH),
         ).fetchall()
         if not batch:
             write("ROLLBACK")
-            break
+            return count
         for position, item_id, version, event_type, data, recorded_at in batch:
             text = json.loads(data).get("description")
             if event_type == "ItemCreated":
@@ -187,8 +212,3 @@ def project(spec: TaskSpec) -> TaskResult:
         write("UPDATE checkpoint SET position = ? WHERE id = 1", (batch[-1][0],))
         write("COMMIT")
         count += len(batch)
-    seconds = time.perf_counter() - start
-    journal.close()
-    view.close()
-    names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
-    return TaskResult(count, seconds, {"synchronous": names.get(synchronous, str(synchronous))})

@@ -29,8 +29,8 @@ INSERT = (
 JournalRow = tuple[str, str, int, str, int, str, str, str, None, None, str, str]
 
 
-def item_count(events: int) -> int:
-    return max(1, events // EVENTS_PER_ITEM)
+def item_count(events: int, per_item: int = EVENTS_PER_ITEM) -> int:
+    return max(1, events // per_item)
 
 
 def item_name(index: int) -> str:
@@ -43,9 +43,9 @@ def description(index: int, version: int) -> str:
     return f"item number {index}, revision {version}"
 
 
-def plan(events: int) -> Iterator[tuple[int, int]]:
+def plan(events: int, per_item: int = EVENTS_PER_ITEM) -> Iterator[tuple[int, int]]:
     """(item index, stream version) of each event, in journal order."""
-    items = item_count(events)
+    items = item_count(events, per_item)
     for position in range(events):
         yield position % items, position // items + 1
 
@@ -62,7 +62,9 @@ def _recorded_at(number: int) -> str:
     return f"2026-01-01T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}000Z"
 
 
-def journal_rows(events: int, *, chained: bool) -> list[JournalRow]:
+def journal_rows(
+    events: int, *, chained: bool, per_item: int = EVENTS_PER_ITEM
+) -> list[JournalRow]:
     """The plan as rows for INSERT, in the journal's stored format. `chained`: real
     hashes, so that cqrs can read and verify the file; else fixed placeholders of the
     same size (the plain baselines do not hash)."""
@@ -75,7 +77,7 @@ def journal_rows(events: int, *, chained: bool) -> list[JournalRow]:
     else:
         prev = "0" * 64
     rows: list[JournalRow] = []
-    for number, (item, version) in enumerate(plan(events)):
+    for number, (item, version) in enumerate(plan(events, per_item)):
         fields = (
             _fake_uuid(1, number),
             item_name(item),
@@ -173,13 +175,24 @@ def build_journal(spec: TaskSpec) -> TaskResult:
     """A real cqrs journal (created by cqrs itself) holding the plan, hash chain and
     all, written with one executemany. Also checks that the baselines' copy of the
     events table still matches the journal's."""
+    return _write_journal(spec, spec.events, EVENTS_PER_ITEM)
+
+
+def build_split_journal(spec: TaskSpec) -> TaskResult:
+    """As `build_journal`, for the incremental sync row: `events` creates of distinct
+    items, then one update of each (2 x `events` events). Its first half is the
+    projection already synced, its second the catch-up measured."""
+    return _write_journal(spec, 2 * spec.events, 2)
+
+
+def _write_journal(spec: TaskSpec, events: int, per_item: int) -> TaskResult:
     from cqrs_cli.journal.sqlite_journal import SqliteJournal
 
     from .baselines import check_schema_matches
 
     path = spec.path("journal")
     SqliteJournal.open(path).close()
-    rows = journal_rows(spec.events, chained=True)
+    rows = journal_rows(events, chained=True, per_item=per_item)
     start = time.perf_counter()
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -191,7 +204,7 @@ def build_journal(spec: TaskSpec) -> TaskResult:
     finally:
         conn.close()
     return TaskResult(
-        spec.events,
+        events,
         time.perf_counter() - start,
         {"path": path, "bytes": str(os.path.getsize(path))},
     )

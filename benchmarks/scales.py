@@ -24,8 +24,8 @@ class Scale:
     apply_events: int
     """Create commands in the `cqrs apply` file (and rows in its executemany baseline)."""
     sync_events: int
-    """Events in the journal that `cqrs sync` projects (from empty; half of them when
-    incremental)."""
+    """Events in the journal that `cqrs sync` projects from empty; the incremental row
+    syncs this many updates onto a projection of this many creates."""
     get_items: int
     """Items in the large projection of the `cqrs item get` row (the small one has 1,000)."""
     long_stream_events: int
