@@ -8,7 +8,9 @@ Rules measured on this machine (docs/architecture.md, Storage rules 1, 3, 5-7):
   so that no process ever sees a half-initialised file, and two processes creating the
   same file at once end up sharing one;
 - connections use `isolation_level=None` (we issue BEGIN IMMEDIATE ourselves) and a
-  busy timeout of 5 s by default (1 s still gave lock errors with 8 writers here).
+  busy timeout of 5 s by default (1 s still gave lock errors with 8 writers here);
+- a file on a medium nobody can write is read as immutable, and only such a file
+  (docs/architecture.md, Storage rule 12).
 """
 
 from __future__ import annotations
@@ -215,15 +217,66 @@ def _uri(path: str, mode: str) -> str:
 
 
 def journal_uri(path: str) -> str:
-    """The read-only URI of a file, for ATTACH on a connection opened with uri=True."""
-    return _uri(os.path.abspath(path), "ro")
+    """The read-only URI of a file, for ATTACH on a connection opened with uri=True:
+    immutable, as connect() opened it, when it had to be (see _read_unwritable)."""
+    absolute = os.path.abspath(path)
+    uri = _uri(absolute, "ro")
+    if absolute in _IMMUTABLE and unwritable_reason(absolute) is not None:
+        uri += "&immutable=1"
+    return uri
 
 
-def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection to an existing file (never creates one), transactions left to us."""
+SQLITE_READONLY = 8
+SQLITE_CANTOPEN = 14
+
+_IMMUTABLE: set[str] = set()
+"""Absolute paths this process had to open with `immutable=1` (journal_uri follows)."""
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code of `exc` (SQLITE_READONLY for
+    SQLITE_READONLY_DIRECTORY); 0 for an error that did not come from SQLite."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else 0
+
+
+def _folder_unwritable(folder: str) -> str | None:
     try:
-        conn = sqlite3.connect(
-            _uri(path, "ro" if readonly else "rw"),
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "on a read-only file system"
+    except OSError:
+        return None  # whatever it is, creating the file will say
+    if not os.access(folder, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+        return f"{folder} is not writable"
+    return None
+
+
+def unwritable_reason(path: str) -> str | None:
+    """Why nobody here can write the SQLite file at `path` in WAL mode, or None if it
+    looks writable: its file system is mounted read-only, the file is not writable, or
+    its folder is not and SQLite would have to create the -wal or -shm file there."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "on a read-only file system"
+    except OSError:
+        pass
+    # The effective ids, as the kernel checks an open(): the real ones may differ.
+    effective = os.access in os.supports_effective_ids
+    if not os.access(path, os.W_OK, effective_ids=effective):
+        return "the file is not writable"
+    folder = os.path.dirname(os.path.abspath(path))
+    companions = (path + "-wal", path + "-shm")
+    if not os.access(folder, os.W_OK, effective_ids=effective) and not all(
+        os.path.exists(name) for name in companions
+    ):
+        return f"{folder} is not writable"
+    return None
+
+
+def _open(uri: str, path: str) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(
+            uri,
             uri=True,
             isolation_level=None,
             timeout=busy_timeout(),
@@ -231,6 +284,61 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         )
     except sqlite3.Error as exc:
         raise translate(exc, path) from None
+
+
+def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to an existing file (never creates one), transactions left to us.
+
+    A read-only one is probed at once: on a medium nobody can write, it is opened
+    again as immutable (docs/architecture.md, Storage rule 12)."""
+    if not readonly:
+        return _open(_uri(path, "rw"), path)
+    conn = _open(_uri(path, "ro"), path)
+    try:
+        # SQLite opens lazily: the first statement is where a WAL reader that can
+        # neither open nor create the -shm file fails.
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        conn.close()
+        if _primary_code(exc) not in (SQLITE_CANTOPEN, SQLITE_READONLY):
+            raise translate(exc, path) from None
+        return _read_unwritable(path, exc)
+    return conn
+
+
+def _read_unwritable(path: str, refused: sqlite3.Error) -> sqlite3.Connection:
+    """A connection reading `path` as immutable, after a read-only open was refused.
+
+    A reader in WAL mode needs the -shm file, and creates it when it is missing: on a
+    read-only medium, or in a folder it cannot write, it cannot, and SQLite refuses
+    with SQLITE_CANTOPEN (or SQLITE_READONLY_DIRECTORY). `immutable=1` reads the
+    database file alone, without locks or the -shm file. That is only right when
+    nobody can write the file while it is read, and when the file holds every commit:
+      - it is used only if unwritable_reason() finds that nobody here can write it;
+      - a non-empty -wal file holds commits not yet copied into the database file,
+        which an immutable reader would silently miss: refused instead.
+    """
+    reason = unwritable_reason(path)
+    if reason is None:
+        raise translate(refused, path) from None  # writable: not ours to work around
+    try:
+        wal_size = os.path.getsize(path + "-wal")
+    except OSError:
+        wal_size = 0
+    if wal_size > 0:
+        raise StorageError(
+            f"{path}: cannot be read here ({reason}): its write-ahead log {path}-wal holds "
+            f"commits that SQLite reads only through a {os.path.basename(path)}-shm file it "
+            "cannot create or use here; open it once where it can be written (any cqrs "
+            "command does), or copy the files somewhere writable"
+        )
+    conn = _open(_uri(path, "ro") + "&immutable=1", path)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        conn.close()
+        raise translate(exc, path) from None
+    _IMMUTABLE.add(os.path.abspath(path))
     return conn
 
 
@@ -268,6 +376,9 @@ def place_new_file(path: str, build: Callable[[str], None], *, what: str, exclus
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"{folder}: cannot create folder: {exc.strerror}") from None
+    reason = _folder_unwritable(folder)
+    if reason is not None:
+        raise StorageError(f"{path}: cannot create {what} ({reason})")
     temp = f"{path}.new-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         build(temp)
@@ -310,6 +421,10 @@ def translate(exc: sqlite3.Error, path: str) -> CqrsError:
         return StorageError(f"{path}: disk full; nothing was written")
     if "malformed" in lowered or "not a database" in lowered:
         return StorageError(f"{path}: corrupt database ({message})")
+    if _primary_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN):
+        reason = unwritable_reason(path) if os.path.exists(path) else None
+        if reason is not None:
+            return StorageError(f"{path}: read-only ({reason}); nothing was written")
     if "readonly" in lowered or "read-only" in lowered:
         return StorageError(f"{path}: read-only ({message}); nothing was written")
     if "unable to open" in lowered:

@@ -19,6 +19,7 @@ from ..sqlitefile import (
     retain,
     sync_lock_timeout,
     translate,
+    unwritable_reason,
 )
 from .schema import BOOKKEEPING, SPEC
 
@@ -102,6 +103,15 @@ class ProjectionStore:
             if create is None:
                 return None
             create_atomically(path, SPEC, lambda conn: _initialise(conn, create))
+        elif not readonly:
+            # Said before any work, in one line: SQLite would only fail at the first
+            # statement, and on a read-only medium with "unable to open database file".
+            reason = unwritable_reason(path)
+            if reason is not None:
+                raise StorageError(
+                    f"{path}: read-only ({reason}): cqrs sync cannot bring the projection "
+                    "up to date here; reads answer from it as it is"
+                )
         conn = connect(path, readonly=readonly)
         try:
             if not readonly:
