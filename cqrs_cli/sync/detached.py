@@ -1,0 +1,37 @@
+"""`python -m cqrs_cli.sync.detached --lock-fd N --journal J --projection P`: the
+catch-up process a `cqrs` write leaves behind (trigger.py starts it).
+
+It inherits the locked descriptor N from the writer, which has exited or is about to:
+the lock passed to it with the descriptor (catchup_lock.py). It has no terminal (its
+standard streams are /dev/null): what goes wrong goes to the state file and the log
+(catchup_state.py). Exit 0 when caught up, 1 when the catch-up failed, 2 for a command
+line that is not one trigger.py makes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str]) -> int:
+    options = dict(zip(argv[::2], argv[1::2], strict=False))
+    if len(argv) != 6 or set(options) != {"--lock-fd", "--journal", "--projection"}:
+        return 2
+    try:
+        fd = int(options["--lock-fd"])
+    except ValueError:
+        return 2
+    from ..paths import StorePaths
+    from .catchup import catch_up_holding
+
+    paths = StorePaths(options["--journal"], options["--projection"])
+    error, _gate = catch_up_holding(paths, fd)
+    # Exit at once, still holding the gate (catchup_lock.py): a writer waiting for it
+    # starts the next catch-up only once this process is gone. Nothing is left to
+    # flush: the standard streams are /dev/null and the state file is closed.
+    os._exit(0 if error is None else 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

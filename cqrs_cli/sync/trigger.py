@@ -1,0 +1,99 @@
+"""After a `cqrs` write: leave a catch-up process behind, as `git gc --auto` does.
+
+The write is committed before this runs, and nothing here can change its outcome or
+its exit code: every failure to start a catch-up is swallowed (the projection is then
+caught up by the next write, `cqrs sync`, or a read's --sync). It costs a try of the
+catch-up lock (tens of microseconds) and, when the lock was free, one posix_spawn
+(about 0.4 ms here: vfork and exec, whatever the writer's size), and it imports
+nothing but os and fcntl: subprocess, with its selectors and signal imports, would
+cost more than the spawn.
+
+The child gets the locked descriptor (the lock goes with it), /dev/null for its
+standard streams and a session of its own, so a Ctrl-C at the terminal or a closed
+pipe of the writer's does not reach it. The writer does not wait for it: once the
+writer exits, init adopts and reaps it (in a container, that takes an init process,
+e.g. `docker run --init`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .catchup_lock import claim, enabled, release
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..paths import StorePaths
+
+spawned: list[int] = []
+"""Catch-ups started by this process. A `cqrs` process exits at once and leaves them to
+init; a process that runs the CLI in-process (the tests) reaps them with reap()."""
+
+
+def after_write(paths: StorePaths) -> int | None:
+    """Start a detached catch-up of `paths`' projection unless one is running or
+    CQRS_CATCHUP turns them off; its pid, or None."""
+    if not enabled():
+        return None
+    if "://" not in paths.journal and not os.path.exists(paths.journal):
+        return None  # nothing was written (a refused first batch): nothing to catch up
+    fd = claim(paths.projection)
+    if fd is None:
+        return None  # one is running: it takes this write too (catchup_lock.py)
+    try:
+        os.set_inheritable(fd, True)
+        argv = [
+            sys.executable,
+            "-m",
+            "cqrs_cli.sync.detached",
+            "--lock-fd",
+            str(fd),
+            "--journal",
+            os.path.abspath(paths.journal) if "://" not in paths.journal else paths.journal,
+            "--projection",
+            os.path.abspath(paths.projection),
+        ]
+        null = os.devnull
+        pid = os.posix_spawn(
+            sys.executable,
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0),
+            ],
+            setsid=True,
+        )
+    except OSError:
+        # Not started (no memory for a process, say): release the lock, and with it the
+        # catch-up, to whoever writes next.
+        release(fd)
+        return None
+    os.close(fd)  # the child's copy holds the lock now
+    spawned.append(pid)
+    return pid
+
+
+def reap(timeout: float = 30.0) -> list[int]:
+    """Wait for the catch-ups this process started (at most `timeout` seconds each);
+    their exit statuses. For programs that run `cqrs` commands in-process."""
+    import time
+
+    statuses: list[int] = []
+    while spawned:
+        pid = spawned.pop()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break  # reaped elsewhere
+            if done:
+                statuses.append(os.waitstatus_to_exitcode(status))
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    return statuses
