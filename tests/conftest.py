@@ -22,7 +22,24 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     for name in ("CQRS_JOURNAL", "CQRS_PROJECTION", "CQRS_DEBUG", "CQRS_BUSY_TIMEOUT", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
+    # The catch-up after writes is off for the whole suite, child processes included:
+    # most tests check what a read shows before a sync. Its own tests turn it on
+    # (the `catch_up` fixture) and reap what it started.
+    monkeypatch.setenv("CQRS_CATCHUP", "0")
     yield home
+
+
+@pytest.fixture
+def catch_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The catch-up after writes on, as for a user; afterwards the catch-up processes
+    that in-process `cqrs` commands started are reaped and this process's catch-up
+    threads have ended."""
+    from cqrs_cli.sync import session, trigger
+
+    monkeypatch.setenv("CQRS_CATCHUP", "1")
+    yield
+    trigger.reap()
+    session.wait_for_catch_ups(30.0)
 
 
 @pytest.fixture

@@ -129,16 +129,29 @@ def run_apply(
     """Ctrl-C (or SIGTERM) stops the batch with one line saying what was committed
     (sync_command.Interrupted); one that comes once the batch is committed is too late
     to stop it, and the command ends as it would have."""
+    stream = open_input(source)
+    size = input_size(stream)
+    try:
+        return _apply(stream, size, each=each, as_json=as_json, sync=sync)
+    finally:
+        if not sync:
+            # Whatever the outcome: with --each, or interrupted after some rounds, part of
+            # the batch may be committed. A catch-up that finds nothing just ends.
+            from ..sync.trigger import after_write
+
+            after_write(state.paths())
+
+
+def _apply(stream: IO[bytes], size: int, *, each: bool, as_json: bool, sync: bool) -> int:
     from ..write.command_service import CommandService
     from ..write.ndjson import parse_lines
     from .sync_command import Interrupted, Interrupts, progress_bar
 
-    stream = open_input(source)
-    size = input_size(stream)
     with Interrupts() as interrupts:
         with progress_bar("Applying", in_bytes=size > 0) as progress:
             tick = progress_ticks(progress, size)
-            with CommandService(state.paths()) as service:
+            # The catch-up after the batch is this command's detached process (above).
+            with CommandService(state.paths(), catch_up=False) as service:
                 if each:
                     code, done = _apply_each(
                         service, _bounded_lines(stream, tick), as_json, interrupts

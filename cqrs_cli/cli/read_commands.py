@@ -85,9 +85,11 @@ def _note_if_behind(service: QueryService) -> None:
         return
     head = service.journal_head()
     if checkpoint < head:
+        from ..sync.catchup_state import behind_note
+
         output.note(
             f"cqrs: note: the projection is behind the journal (position {checkpoint} of "
-            f"{head}); run `cqrs sync` or pass --sync"
+            f"{head}){behind_note(service.paths.projection)}; run `cqrs sync` or pass --sync"
         )
 
 
@@ -369,4 +371,6 @@ def run_status(*, as_json: bool = False) -> int:
             f"view {view.view:<13} version {view.version}  checkpoint {view.checkpoint}  "
             f"lag {view.lag}"
         )
+    if status.catch_up is not None:
+        output.data(f"catch-up:    {status.catch_up.describe()}")
     return 0

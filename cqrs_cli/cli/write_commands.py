@@ -68,7 +68,9 @@ def run_write(
         command = UpdateItem(item_id, description)
     else:
         command = DeleteItem(item_id)
-    with CommandService(state.paths()) as service:
+    # The catch-up after the write is a detached process here (sync/trigger.py), not
+    # the service's thread: this process exits as soon as it has printed.
+    with CommandService(state.paths(), catch_up=False) as service:
         result = service.execute(
             command,
             expected_version=expect_version,
@@ -80,6 +82,10 @@ def run_write(
         from ..sync.runner import sync_projection
 
         sync_projection(state.paths())
+    elif result.events and not (result.dry_run or result.already_applied):
+        from ..sync.trigger import after_write
+
+        after_write(state.paths())
     if as_json:
         output.json_line(result.to_json())
         return 0

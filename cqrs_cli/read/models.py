@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from ..record import Record, set_field
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..sync.catchup_state import CatchUpStatus
+
 
 class ItemView(Record):
     """An item as the projection shows it. Its text form is the seed's: `Item1: text`."""
@@ -112,6 +116,7 @@ class Status(Record):
         "belongs",
         "last_sync_at",
         "views",
+        "catch_up",
     )
     journal: str
     projection: str
@@ -122,6 +127,8 @@ class Status(Record):
     belongs: bool
     last_sync_at: str | None
     views: tuple[ViewStatus, ...]
+    catch_up: CatchUpStatus | None
+    """The catch-up after writes (None without a projection)."""
 
     def __init__(
         self,
@@ -133,6 +140,7 @@ class Status(Record):
         projection_journal_id: str | None,
         last_sync_at: str | None,
         views: tuple[ViewStatus, ...],
+        catch_up: CatchUpStatus | None = None,
     ) -> None:
         belongs = projection_journal_id is None or projection_journal_id == journal_id
         set_field(self, "journal", journal)
@@ -144,8 +152,10 @@ class Status(Record):
         set_field(self, "belongs", belongs)
         set_field(self, "last_sync_at", last_sync_at)
         set_field(self, "views", views)
+        set_field(self, "catch_up", catch_up)
 
     def to_json(self) -> dict[str, object]:
         data = self.as_dict()
         data["views"] = [view.as_dict() for view in self.views]
+        data["catch_up"] = self.catch_up.as_dict() if self.catch_up is not None else None
         return data

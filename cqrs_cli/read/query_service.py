@@ -3,6 +3,11 @@
 The journal is opened (read-only) for one thing: its head and id, to tell how far
 behind the projection is and whether the projection belongs to it. Reads never create
 or change the projection; `sync()` is the way to bring it up to date.
+
+Session consistency: in a process whose CommandService wrote to this projection (with
+its catch-up on), a query first waits, up to `session_timeout` seconds, for the
+projection to reach the last position this process wrote (sync/session.py): a program
+reads its own writes; other processes' writes show up eventually.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ if TYPE_CHECKING:
 
     from ..journal.base import Journal
     from ..projection.store import ProjectionStore
+    from ..sync.catchup_state import CatchUpStatus
     from ..sync.runner import SyncReport
 
 _ITEM_COLUMNS = "item_id, description, version, deleted, created_at, updated_at, position"
 _HISTORY_COLUMNS = "position, item_id, version, event_type, description, recorded_at"
 _POLL_SECONDS = 0.05
+_SESSION_POLL_SECONDS = 0.005
+SESSION_TIMEOUT = 5.0
 
 
 def prefix_upper_bound(prefix: str) -> str | None:
@@ -70,9 +78,13 @@ class QueryService:
         store: StorePaths | str | os.PathLike[str] | None = None,
         *,
         journal: Journal | None = None,
+        session_timeout: float = SESSION_TIMEOUT,
     ) -> None:
         self.paths = StorePaths.coerce(store)
+        self.session_timeout = session_timeout
+        """How long a query waits for this process's own writes (0: not at all)."""
         self._projection: ProjectionStore | None = None
+        self._seen = 0  # the position of this process's writes already waited for
         # A journal object given by the caller (an in-memory one, say) stays the
         # caller's: it is used instead of the locator in `paths` and never closed here.
         self._given = journal
@@ -126,6 +138,36 @@ class QueryService:
                     f"{timeout:g} s: run `cqrs sync` (or pass --sync)"
                 )
             time.sleep(_POLL_SECONDS)
+
+    def _await_own_writes(self) -> None:
+        """Wait, within `session_timeout`, until the projection holds the writes this
+        process made to it; past that, answer from what it has (and say so in a notice)."""
+        import sys
+
+        # Loaded only by a write with its catch-up on: a process that never made one
+        # (every `cqrs` read) has nothing to wait for, and does not pay for threading.
+        session = sys.modules.get("cqrs_cli.sync.session")
+        if session is None or self.session_timeout <= 0:
+            return
+        target: int = session.own_position(self.paths.projection)
+        if target <= self._seen:
+            return
+        deadline = time.monotonic() + self.session_timeout
+        while True:
+            reached = self.checkpoint()
+            if reached >= target:
+                self._seen = target
+                return
+            if session.gave_up(self.paths.projection, target) or time.monotonic() >= deadline:
+                from ..notices import notice
+
+                notice(
+                    f"cqrs: note: the projection reached position {reached}, not {target} "
+                    "(this process's last write), in time; answering from it"
+                )
+                self._seen = target  # said once; the next write waits again
+                return
+            time.sleep(_SESSION_POLL_SECONDS)
 
     # Queries
 
@@ -356,6 +398,7 @@ class QueryService:
             built_from,
             last_sync,
             tuple(views),
+            _catch_up_status(self.paths.projection),
         )
 
     # Files
@@ -377,6 +420,7 @@ class QueryService:
     def _require_projection(self) -> ProjectionStore | None:
         """The projection, checked to belong to the journal; None for a store where
         nothing was ever written (every query is then empty)."""
+        self._await_own_writes()
         projection = self._open_projection()
         journal = self._open_journal()
         if projection is None:
@@ -398,3 +442,9 @@ class QueryService:
         if projection is None:
             return []
         return projection.query(sql, params)
+
+
+def _catch_up_status(projection: str) -> CatchUpStatus:
+    from ..sync.catchup_state import status
+
+    return status(projection)

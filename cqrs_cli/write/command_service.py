@@ -51,6 +51,11 @@ class CommandService:
 
     `store` is a home folder holding the journal (and projection), a StorePaths, or None
     for the default location. Results are WriteResult; failures are typed CqrsErrors.
+
+    `catch_up`: after each write, catch the projection up in a background thread
+    (sync/session.py), and let this process's QueryServices wait for it (read-your-
+    writes). False, or CQRS_CATCHUP=0 in the environment, turns it off; a journal object
+    given as `journal` has no projection to catch up.
     """
 
     def __init__(
@@ -60,8 +65,10 @@ class CommandService:
         journal: Journal | None = None,
         clock: Callable[[], str] = utc_now,
         new_id: Callable[[], str] = new_uuid,
+        catch_up: bool = True,
     ) -> None:
         self.paths = StorePaths.coerce(store) if journal is None else None
+        self._catch_up = catch_up and self.paths is not None and _catch_up_enabled()
         self._journal = journal
         self._writable = journal is not None
         self._clock = clock
@@ -130,7 +137,10 @@ class CommandService:
                 if expected_version is not None:
                     raise
                 continue  # another writer committed first: decide again
-            return write_result(line.command.item_id, verdict, state, events, position)
+            result = write_result(line.command.item_id, verdict, state, events, position)
+            if result.position is not None:
+                self._caught_up_after(result.position)
+            return result
         raise ConflictError(
             f"item {line.command.item_id!r} kept changing under concurrent writers "
             f"({MAX_ATTEMPTS} attempts); retry"
@@ -151,9 +161,20 @@ class CommandService:
             return self._apply_to_a_new_journal(commands, on_result)
         journal = self._open(create=True)
         assert journal is not None
-        return apply_batch(
+        summary = apply_batch(
             journal, commands, clock=self._clock, new_id=self._new_id, on_result=on_result
         )
+        if summary.last_position is not None:
+            self._caught_up_after(summary.last_position)
+        return summary
+
+    def _caught_up_after(self, position: int) -> None:
+        """The write reached `position` (committed): start the catch-up after writes."""
+        if self._catch_up:
+            from ..sync.session import after_write
+
+            assert self.paths is not None
+            after_write(self.paths, position)
 
     def _apply_to_a_new_journal(
         self,
@@ -190,6 +211,8 @@ class CommandService:
                 f"{redacted(locator)}: another process created the journal meanwhile; "
                 "nothing was written, retry"
             ) from None
+        if summary.last_position is not None:
+            self._caught_up_after(summary.last_position)
         return summary
 
     def _journal_exists(self) -> bool:
@@ -230,3 +253,9 @@ class CommandService:
 
 class _NothingToApply(Exception):
     """An empty batch on a store with no journal: create none for it."""
+
+
+def _catch_up_enabled() -> bool:
+    from ..sync.catchup_lock import enabled
+
+    return enabled()
