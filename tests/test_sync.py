@@ -12,6 +12,7 @@ import subprocess
 import threading
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from common import (
@@ -433,20 +434,20 @@ def test_follow_on_an_empty_store_waits_for_the_journal(store: Path, cqrs_exe: s
 def test_a_follower_stopped_mid_run_reports_the_batches_it_committed(
     store: Path, cli: InProcessCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cqrs_cli.sync.apply import apply_batch
+    from cqrs_cli.sync.apply import Batch, apply_next
 
     write(store, 2)
     assert cli("sync").out == "Synced 4 events (position 0 -> 4)\n"
     write(store, 10, prefix="More")  # positions 5 to 16
     batches = []
 
-    def interrupted_in_the_third_batch(*args: object) -> list[str]:
+    def interrupted_in_the_third_batch(*args: Any, **kwargs: Any) -> Batch | None:
         batches.append(args)
         if len(batches) == 3:
             raise KeyboardInterrupt  # as the SIGINT handler does, mid-batch
-        return apply_batch(*args)  # type: ignore[arg-type]
+        return apply_next(*args, **kwargs)
 
-    monkeypatch.setattr("cqrs_cli.sync.runner.apply_batch", interrupted_in_the_third_batch)
+    monkeypatch.setattr("cqrs_cli.sync.runner.apply_next", interrupted_in_the_third_batch)
     result = cli("sync", "--follow", "--batch-size", "5")
     assert result.code == 0
     assert result.err.splitlines()[-1] == "Stopped."

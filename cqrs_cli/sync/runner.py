@@ -24,7 +24,7 @@ from ..record import Record, set_field
 from ..sqlitefile import rollback_quietly, translate
 from ..views.registry import views as registered_views
 from . import bulk
-from .apply import apply_batch
+from .apply import SQL_CATCH_UP_MIN, apply_next
 from .build import Builder, create_views
 from .reasons import rebuild_reasons
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..journal.base import Journal
-    from ..journal.records import RecordedEvent
     from ..paths import StorePaths
 
     Progress = Callable[[int, int], None]
@@ -221,9 +220,17 @@ class Syncer:
         start = end = self._at = projection.checkpoint()
         total = max(journal.head() - start, 0)
         applied = 0
-        events: list[RecordedEvent] = []
+        batch = None
         committing = False
+        # A large catch-up from a journal file goes in SQL, batch by batch (apply.py).
+        local = journal.local_file() if total >= SQL_CATCH_UP_MIN else None
+        in_sql = bulk.attached(conn)  # by a first sync that found it had a projection
+        attach = local is not None and not in_sql
         try:
+            if attach:
+                assert local is not None
+                bulk.attach(conn, local.sqlite_uri())
+                in_sql = True
             if self.progress is not None:
                 self.progress(0, total)
             while True:
@@ -232,19 +239,23 @@ class Syncer:
                     # Read inside the transaction: another sync may have moved them.
                     checkpoints = projection.checkpoints(names)
                     low = min(checkpoints.values())
-                    events = journal.read_all(after=low, limit=self.batch_size)
-                    if not events:
+                    if applied == 0:
+                        start = end = low
+                    batch = apply_next(
+                        conn,
+                        journal,
+                        views,
+                        checkpoints,
+                        self.batch_size,
+                        in_sql=in_sql,
+                        reached=self._crash.reached,
+                    )
+                    if batch is None:
                         conn.execute("ROLLBACK")
                         if self.progress is not None:
                             self.progress(max(total, applied), max(total, applied))
                         return SyncReport(applied, start, max(end, low))
-                    if applied == 0:
-                        start = end = low
-                    self._crash.reached("mid-batch")
-                    done = apply_batch(conn, views, events, checkpoints)
-                    projection.advance(
-                        done, events[-1].position, events[-1].hash, journal.journal_id
-                    )
+                    projection.advance(batch.views, batch.position, batch.hash, journal.journal_id)
                     self._crash.reached("before-commit")
                     committing = True
                     conn.execute("COMMIT")
@@ -255,7 +266,7 @@ class Syncer:
                     rollback_quietly(conn)
                     raise
                 # The batch is committed; these three lines record it.
-                applied, end, committing = applied + len(events), events[-1].position, False
+                applied, end, committing = applied + batch.size, batch.position, False
                 self._at = end
                 self._crash.reached("after-commit")
                 if self.progress is not None:
@@ -263,10 +274,13 @@ class Syncer:
         except KeyboardInterrupt:
             # COMMIT had returned if the transaction is over: then that batch stands
             # (whether or not the line after it recorded it yet).
-            if committing and not conn.in_transaction and end != events[-1].position:
-                applied, end = applied + len(events), events[-1].position
+            if committing and not conn.in_transaction and batch and end != batch.position:
+                applied, end = applied + batch.size, batch.position
             rollback_quietly(conn)
             raise SyncInterrupted(SyncReport(applied, start, end)) from None
+        finally:
+            if attach:
+                bulk.detach(conn)
 
     def _rebuild(
         self,

@@ -3,7 +3,8 @@
 A view is one module of this package that builds a `View`: its name, its version (bump
 it whenever its tables or the way events map onto them change: the next sync rebuilds
 the projection, saying why), how to create and drop its tables, how to apply a batch of
-events incrementally, and optionally how to build itself in bulk. Sync keeps one
+events incrementally, and optionally how to build itself in bulk and how to apply a
+range of events in SQL (a large catch-up). Sync keeps one
 checkpoint per view and moves it only in the transaction that applied the view's rows
 (docs/architecture.md, Sync).
 """
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     Script = Callable[[sqlite3.Connection], None]
     Apply = Callable[[sqlite3.Connection, Sequence[Change]], None]
     Build = Callable[[sqlite3.Connection, int | None], bool]
+    ApplyRange = Callable[[sqlite3.Connection, int, int], bool]
 
 JOURNAL = "journal"
 """The schema name under which a bulk build finds the journal's `events` table: sync
@@ -45,17 +47,35 @@ class View(Record):
       False if it cannot build (no journal to read, data it does not understand), and
       sync replays the events through `apply` instead. A view with no `build` is
       always filled by replay.
+    - `apply_range(conn, after, up_to)`, optional: what `apply` does for the journal's
+      events at positions `after` < p <= `up_to`, in SQL, inside the caller's
+      transaction: from the journal's events attached as JOURNAL (every one of them at
+      its type's current schema version: sync checked) or from the views in
+      `depends_on` (applied to the same range by then). Sync uses it for a large
+      catch-up when every view has one (sync/apply.py); False if it cannot (data it
+      does not understand), and sync applies that batch through `apply` instead. Its
+      result must be the same as `apply`'s, row for row.
     - `depends_on`: views this one reads; they come before it in the registry and are
       filled before it is built.
     """
 
-    __slots__ = ("name", "version", "create", "drop", "apply", "build", "depends_on")
+    __slots__ = (
+        "name",
+        "version",
+        "create",
+        "drop",
+        "apply",
+        "build",
+        "apply_range",
+        "depends_on",
+    )
     name: str
     version: int
     create: Script
     drop: Script
     apply: Apply
     build: Build | None
+    apply_range: ApplyRange | None
     depends_on: tuple[str, ...]
 
     def __init__(
@@ -67,6 +87,7 @@ class View(Record):
         drop: Script,
         apply: Apply,
         build: Build | None = None,
+        apply_range: ApplyRange | None = None,
         depends_on: tuple[str, ...] = (),
     ) -> None:
         set_field(self, "name", name)
@@ -75,4 +96,5 @@ class View(Record):
         set_field(self, "drop", drop)
         set_field(self, "apply", apply)
         set_field(self, "build", build)
+        set_field(self, "apply_range", apply_range)
         set_field(self, "depends_on", depends_on)

@@ -37,19 +37,20 @@ VALUES (?, ?, ?, ?, ?, ?)
 """
 
 # `apply` in SQL, straight from the journal's rows (every event is at its current schema
-# version: sync checked, so the stored JSON is what decoding would read).
-_BUILD = f"""
+# version: sync checked, so the stored JSON is what decoding would read): the events at
+# positions ?1 < p <= ?2, for a build (?1 = 0) or a range of a catch-up.
+_FROM_JOURNAL = f"""
 INSERT INTO item_history (position, item_id, version, event_type, description, recorded_at)
 SELECT position, stream_id, stream_version, event_type,
        CASE WHEN event_type = 'ItemDeleted' THEN NULL
             ELSE json_extract(data, '$.description') END,
        recorded_at
-FROM {JOURNAL}.events WHERE position <= ? ORDER BY position
+FROM {JOURNAL}.events WHERE position > ?1 AND position <= ?2 ORDER BY position
 """
 
 _MALFORMED = """
-SELECT 1 FROM item_history WHERE event_type != 'ItemDeleted'
-AND typeof(description) != 'text' LIMIT 1
+SELECT 1 FROM item_history WHERE position > ?1 AND position <= ?2
+AND event_type != 'ItemDeleted' AND typeof(description) != 'text' LIMIT 1
 """
 
 
@@ -83,13 +84,22 @@ def build(conn: sqlite3.Connection, journal_head: int | None) -> bool:
     type says: replaying it through `apply` then reports which event."""
     if journal_head is None:
         return False
+    return apply_range(conn, 0, journal_head)
+
+
+def apply_range(conn: sqlite3.Connection, after: int, up_to: int) -> bool:
+    """The journal's events after `after` up to `up_to`, from its attached file. False
+    when some event's data is not what its type says (the caller undoes the rows):
+    `apply` then reports which event."""
     try:
-        conn.execute(_BUILD, (journal_head,))
+        conn.execute(_FROM_JOURNAL, (after, up_to))
     except sqlite3.OperationalError as exc:
         if "JSON" in str(exc):
             return False
         raise
-    return conn.execute(_MALFORMED).fetchone() is None
+    return conn.execute(_MALFORMED, (after, up_to)).fetchone() is None
 
 
-VIEW = View(NAME, VERSION, create=create, drop=drop, apply=apply, build=build)
+VIEW = View(
+    NAME, VERSION, create=create, drop=drop, apply=apply, build=build, apply_range=apply_range
+)

@@ -88,6 +88,30 @@ ORDER BY first.position
 """
 
 
+# `apply` in SQL for a catch-up's range ?1 < position <= ?2, from item_history (applied
+# to the range by then): one upsert per event, in journal order, each on the row the
+# one before it left, which is next_item_row event by event (a description or
+# created_at that next_item_row leaves as "keep the stored one" keeps the row's own).
+# Whether an event is a create is read back from item_history: excluded.* only has
+# the row's columns. New items are numbered in the order they first appear, as the
+# upserts of `apply` number them.
+_FROM_HISTORY = """
+INSERT INTO items (item_id, description, version, deleted, created_at, updated_at, position)
+SELECT item_id, COALESCE(description, ''), version, event_type = 'ItemDeleted',
+       recorded_at, recorded_at, position
+FROM item_history WHERE position > ?1 AND position <= ?2 ORDER BY position
+ON CONFLICT (item_id) DO UPDATE SET
+    description = CASE WHEN excluded.deleted THEN description ELSE excluded.description END,
+    version     = excluded.version,
+    deleted     = excluded.deleted,
+    created_at  = CASE WHEN (SELECT h.event_type FROM item_history AS h
+                             WHERE h.position = excluded.position) = 'ItemCreated'
+                       THEN excluded.created_at ELSE created_at END,
+    updated_at  = excluded.updated_at,
+    position    = excluded.position
+"""
+
+
 def next_item_row(before: ItemRow | None, recorded: RecordedEvent, event: Event) -> ItemRow:
     """The item's row after `event` (recorded as `recorded`), given its row before it
     (None: not known, which for the projection means "whatever is stored")."""
@@ -145,6 +169,19 @@ def build(conn: sqlite3.Connection, journal_head: int | None) -> bool:
     return True
 
 
+def apply_range(conn: sqlite3.Connection, after: int, up_to: int) -> bool:
+    """The items the events after `after` up to `up_to` touched, from item_history."""
+    conn.execute(_FROM_HISTORY, (after, up_to))
+    return True
+
+
 VIEW = View(
-    NAME, VERSION, create=create, drop=drop, apply=apply, build=build, depends_on=("item_history",)
+    NAME,
+    VERSION,
+    create=create,
+    drop=drop,
+    apply=apply,
+    build=build,
+    apply_range=apply_range,
+    depends_on=("item_history",),
 )
