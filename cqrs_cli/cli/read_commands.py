@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from typing import TypedDict, Unpack
 
-    from ..read.models import ItemView
+    from ..read.models import ItemView, Status
     from ..read.query_service import QueryService
 
     Listed = ItemView | HistoryEntry
@@ -362,6 +362,7 @@ def run_status(*, as_json: bool = False) -> int:
     output.data(f"journal:     {status.journal} (head position {status.journal_head})")
     if not status.projection_exists:
         output.data(f"projection:  {status.projection} (none yet: run `cqrs sync`)")
+        _catch_up_line(status)
         return 0
     belongs = "built from this journal" if status.belongs else "built from ANOTHER journal"
     output.data(f"projection:  {status.projection} ({belongs})")
@@ -371,6 +372,10 @@ def run_status(*, as_json: bool = False) -> int:
             f"view {view.view:<13} version {view.version}  checkpoint {view.checkpoint}  "
             f"lag {view.lag}"
         )
+    _catch_up_line(status)
+    return 0
+
+
+def _catch_up_line(status: Status) -> None:
     if status.catch_up is not None:
         output.data(f"catch-up:    {status.catch_up.describe()}")
-    return 0
