@@ -11,10 +11,12 @@ from .. import __version__
 from ..errors import ExitCode
 from ..sync.runner import DEFAULT_BATCH_SIZE
 from ..text import printable
+from .complete_values import Choices
+from .completion_scripts import SHELL_HELP
 from .item_commands import item_app
 from .item_params import GLOBAL_OPTIONS
 from .journal_commands import events_command, journal_app
-from .options import DEFAULT_POLL, Poll, Quiet, quiet, with_params
+from .options import DEFAULT_POLL, Poll, Quiet, completed_as, quiet, with_params
 from .state import state
 
 app = typer.Typer(
@@ -27,6 +29,9 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Ours instead (completion_scripts.py): typer's printed the bash script for
+    # `--show-completion zsh`, and its scripts completed file names where none go.
+    add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(item_app, name="item")
@@ -80,7 +85,9 @@ def apply_command(
     source: Annotated[
         str,
         typer.Argument(
-            metavar="[FILE]", help="NDJSON commands, one per line; '-' (default) reads stdin."
+            metavar="[FILE]",
+            help="NDJSON commands, one per line; '-' (default) reads stdin.",
+            click_type=completed_as("file"),
         ),
     ] = "-",
     each: Annotated[
@@ -135,6 +142,24 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _completion_script(ctx: typer.Context, param: Any, value: str | None) -> None:
+    # Reached only with a SHELL given (typer cannot leave the value out): run_typer
+    # answers every form before typer parses anything; this keeps the two the same.
+    if value is None or ctx.resilient_parsing:
+        return
+    raise typer.Exit(_completion(param.opts[0], value))
+
+
+def _completion(option: str, shell: str | None) -> int:
+    from .completion_scripts import install, show
+
+    if option == "--show-completion":
+        typer.echo(show(shell), nl=False)
+    else:
+        typer.echo(install(shell), err=True)
+    return 0
+
+
 @app.callback()
 @with_params(GLOBAL_OPTIONS)
 def global_options(
@@ -144,6 +169,31 @@ def global_options(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--show-completion",
+            metavar="[SHELL]",
+            callback=_completion_script,
+            is_eager=True,
+            expose_value=False,
+            click_type=Choices(SHELL_HELP),
+            help="Print the completion script of SHELL (bash, zsh, fish, powershell), "
+            "by default of the shell this runs in.",
+        ),
+    ] = None,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--install-completion",
+            metavar="[SHELL]",
+            callback=_completion_script,
+            is_eager=True,
+            expose_value=False,
+            click_type=Choices(SHELL_HELP),
+            help="Install the completion script of SHELL where that shell loads it.",
+        ),
+    ] = None,
     **options: Any,
 ) -> None:
     # What the command line (or the environment) gave changes the state; the rest keeps
@@ -192,8 +242,13 @@ def run_typer(argv: list[str]) -> int:
     )
     from typer.exceptions import Abort
 
+    from .completion_scripts import completion_option
     from .fast import GLOBAL_FLAGS, GLOBAL_VALUES
 
+    asked = completion_option(argv)
+    if asked is not None:
+        action, shell = asked
+        return _completion(f"--{action}-completion", shell)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="cqrs", standalone_mode=False)

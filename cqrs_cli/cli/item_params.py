@@ -23,9 +23,12 @@ class Param:
     bool for a flag (default False); an option whose default is None is optional
     (`int | None`). `envvar`: typer reads the option from that environment variable when
     it is not given. `fast` False: only typer parses it, and the fast path hands any
-    command line using it to typer."""
+    command line using it to typer. `complete`: what a shell completes for its value
+    (complete_values.py): "item" (ids in the projection), "live-item" (not deleted),
+    "file", "folder"; None: nothing (never file names)."""
 
     __slots__ = (
+        "complete",
         "default",
         "dest",
         "envvar",
@@ -52,6 +55,7 @@ class Param:
         show_default: bool = True,
         envvar: str | None = None,
         fast: bool = True,
+        complete: str | None = None,
     ) -> None:
         self.dest = dest
         self.names = names
@@ -64,6 +68,7 @@ class Param:
         self.show_default = show_default
         self.envvar = envvar
         self.fast = fast
+        self.complete = complete
 
     @property
     def is_argument(self) -> bool:
@@ -77,8 +82,10 @@ class Param:
         return f"Param({self.dest!r}, {self.names!r})"
 
 
-def argument(dest: str, metavar: str, help: str, *, show_default: bool = False) -> Param:
-    return Param(dest, metavar=metavar, help=help, show_default=show_default)
+def argument(
+    dest: str, metavar: str, help: str, *, show_default: bool = False, complete: str | None = None
+) -> Param:
+    return Param(dest, metavar=metavar, help=help, show_default=show_default, complete=complete)
 
 
 def flag(dest: str, *names: str, help: str, envvar: str | None = None) -> Param:
@@ -121,6 +128,7 @@ GLOBAL_OPTIONS = (
         envvar="CQRS_JOURNAL",
         help="The event journal file. \\[default: HOME/journal.db]",
         show_default=False,
+        complete="file",
     ),
     Param(
         "projection",
@@ -129,6 +137,7 @@ GLOBAL_OPTIONS = (
         envvar="CQRS_PROJECTION",
         help="The projection file. \\[default: HOME/projection.db]",
         show_default=False,
+        complete="file",
     ),
     Param(
         "home",
@@ -137,6 +146,7 @@ GLOBAL_OPTIONS = (
         envvar="CQRS_HOME",
         help="Folder holding both files. \\[default: $XDG_DATA_HOME/cqrs]",
         show_default=False,
+        complete="folder",
     ),
     flag("quiet", "-q", "--quiet", help="No messages on stderr, only errors."),
     flag("debug", "--debug", envvar="CQRS_DEBUG", help="Show tracebacks of unexpected errors."),
@@ -145,7 +155,11 @@ GLOBAL_OPTIONS = (
 
 # --- Shared by several commands -----------------------------------------------------------
 
-ITEM_ID = argument("item_id", "ID", "The item's id.")
+NEW_ITEM_ID = argument("item_id", "ID", "The item's id.")
+"""A new item's id: nothing to complete (an existing live id would be a conflict)."""
+LIVE_ITEM_ID = argument("item_id", "ID", "The item's id.", complete="live-item")
+ITEM_ID = argument("item_id", "ID", "The item's id.", complete="item")
+"""Any item with a history, deleted ones too."""
 EXPECT_VERSION = count(
     "expect_version",
     "--expect-version",
@@ -218,7 +232,7 @@ NO_PAGER = flag(
 
 ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
     "create": (
-        ITEM_ID,
+        NEW_ITEM_ID,
         Param(
             "description",
             "-d",
@@ -230,13 +244,13 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
         *WRITE_OPTIONS,
     ),
     "update": (
-        ITEM_ID,
+        LIVE_ITEM_ID,
         argument("description", "DESCRIPTION", "The new description; '-' reads it from stdin."),
         *WRITE_OPTIONS,
     ),
-    "delete": (ITEM_ID, *WRITE_OPTIONS),
+    "delete": (LIVE_ITEM_ID, *WRITE_OPTIONS),
     "get": (
-        ITEM_ID,
+        LIVE_ITEM_ID,
         flag("as_json", "--json", help="The whole record as JSON."),
         flag(
             "raw",
@@ -269,12 +283,19 @@ ITEM_COMMANDS: dict[str, tuple[Param, ...]] = {
             help="At most N items.",
             show_default=False,
         ),
-        Param("prefix", "--prefix", metavar="TEXT", help="Only ids starting with TEXT."),
+        Param(
+            "prefix",
+            "--prefix",
+            metavar="TEXT",
+            help="Only ids starting with TEXT.",
+            complete="live-item",
+        ),
         Param(
             "after",
             "--after",
             metavar="ID",
             help="Only ids after ID (keyset pagination: the last id seen).",
+            complete="live-item",
         ),
         INCLUDE_DELETED,
         JSON_RECORDS,

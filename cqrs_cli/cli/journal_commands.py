@@ -11,8 +11,9 @@ import typer
 
 from ..errors import CqrsError, UsageError
 from . import output
+from .complete_values import Choices
 from .item_params import MAX_INT
-from .options import DEFAULT_POLL, Poll, Quiet, quiet
+from .options import DEFAULT_POLL, Poll, Quiet, completed_as, quiet
 from .state import state
 
 if TYPE_CHECKING:
@@ -85,7 +86,12 @@ def verify_command(as_json: Json = False, quiet_: Quiet = False) -> int:
 @journal_app.command("export")
 def export_command(
     dest: Annotated[
-        str, typer.Argument(metavar="[FILE]", help="Where to write; '-' (default) is stdout.")
+        str,
+        typer.Argument(
+            metavar="[FILE]",
+            help="Where to write; '-' (default) is stdout.",
+            click_type=completed_as("file"),
+        ),
     ] = "-",
     quiet_: Quiet = False,
 ) -> int:
@@ -123,7 +129,12 @@ def export_command(
 @journal_app.command("import")
 def import_command(
     source: Annotated[
-        str, typer.Argument(metavar="[FILE]", help="An export; '-' (default) reads stdin.")
+        str,
+        typer.Argument(
+            metavar="[FILE]",
+            help="An export; '-' (default) reads stdin.",
+            click_type=completed_as("file"),
+        ),
     ] = "-",
     quiet_: Quiet = False,
 ) -> int:
@@ -177,7 +188,12 @@ def import_command(
 
 @journal_app.command("backup")
 def backup_command(
-    dest: Annotated[str, typer.Argument(metavar="DEST", help="The new backup file.")],
+    dest: Annotated[
+        str,
+        typer.Argument(
+            metavar="DEST", help="The new backup file.", click_type=completed_as("file")
+        ),
+    ],
     as_json: Json = False,
     quiet_: Quiet = False,
 ) -> int:
@@ -204,6 +220,16 @@ def backup_command(
     return 0
 
 
+EVENT_TYPES = {
+    "ItemCreated": "an item was created (or created again after a delete)",
+    "ItemUpdated": "an item's description changed",
+    "ItemDeleted": "an item was deleted",
+}
+"""The values of `events --type` with what each means, for shell completion; the
+journal's own list (domain.codec.SCHEMA_VERSIONS) is what check_event_type accepts,
+and a test holds the two equal."""
+
+
 def check_event_type(event_type: str) -> None:
     """A type the journal can hold, or a usage error naming them: a typo must not read
     as "no such events"."""
@@ -222,7 +248,13 @@ def check_event_type(event_type: str) -> None:
 
 def events_command(
     stream: Annotated[
-        str | None, typer.Option("--stream", metavar="ID", help="Only this item's events.")
+        str | None,
+        typer.Option(
+            "--stream",
+            metavar="ID",
+            help="Only this item's events.",
+            click_type=completed_as("item"),
+        ),
     ] = None,
     after: Annotated[
         int,
@@ -237,7 +269,10 @@ def events_command(
     event_type: Annotated[
         str | None,
         typer.Option(
-            "--type", metavar="TYPE", help="Only ItemCreated, ItemUpdated or ItemDeleted."
+            "--type",
+            metavar="TYPE",
+            help="Only ItemCreated, ItemUpdated or ItemDeleted.",
+            click_type=Choices(EVENT_TYPES),
         ),
     ] = None,
     follow: Annotated[

@@ -8,6 +8,7 @@ under --debug or CQRS_DEBUG=1).
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import CqrsError, ExitCode
@@ -32,6 +33,12 @@ def _run(argv: list[str]) -> int:
     from . import output
 
     state.reset()
+    instruction = os.environ.get("_CQRS_COMPLETE")
+    if instruction:
+        # A shell asking for completions (completion.py): no command runs, whatever argv.
+        from .completion import respond
+
+        return respond(instruction)
     set_handler(output.note)  # what the core has to say while it works: stderr, unless -q
     try:
         try:

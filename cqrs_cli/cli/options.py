@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import typer
+from typer._click.types import ParamType
 
 from .item_params import ITEM_COMMANDS, Param
 
@@ -39,13 +40,28 @@ def quiet(value: bool) -> None:
         state.quiet = True
 
 
+def completed_as(kind: str | None) -> ParamType | None:
+    """The text type whose shell completion offers what `kind` (Param.complete) names;
+    None for plain text, which completes to nothing."""
+    from .complete_values import ItemIdText, PathText
+
+    if kind in ("item", "live-item"):
+        return ItemIdText(live=kind == "live-item")
+    if kind in ("file", "folder"):
+        return PathText(folder=kind == "folder")
+    return None
+
+
 def typer_annotation(param: Param) -> object:
     """`Annotated[type, typer.Argument(...)]` or `Annotated[type, typer.Option(...)]`,
     as one would write it in a typer command's signature."""
     info: object
     if param.is_argument:
         info = typer.Argument(
-            metavar=param.metavar, help=param.help, show_default=param.show_default
+            metavar=param.metavar,
+            help=param.help,
+            show_default=param.show_default,
+            click_type=completed_as(param.complete),
         )
     else:
         info = typer.Option(
@@ -56,6 +72,7 @@ def typer_annotation(param: Param) -> object:
             envvar=param.envvar,
             help=param.help,
             show_default=param.show_default,
+            click_type=completed_as(param.complete),
         )
     value_type = param.type if param.is_argument or param.default is not None else param.type | None
     return Annotated[value_type, info]
