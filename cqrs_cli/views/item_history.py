@@ -38,12 +38,16 @@ VALUES (?, ?, ?, ?, ?, ?)
 
 # `apply` in SQL, straight from the journal's rows (every event is at its current schema
 # version: sync checked, so the stored JSON is what decoding would read): the events at
-# positions ?1 < p <= ?2, for a build (?1 = 0) or a range of a catch-up.
+# positions ?1 < p <= ?2, for a build (?1 = 0) or a range of a catch-up. A description
+# that is not a JSON string becomes NULL, which _MALFORMED finds: the column's TEXT
+# affinity would otherwise store a number as text, where decoding refuses the event.
+# (json_type and json_extract of the same value parse it once: SQLite caches it.)
 _FROM_JOURNAL = f"""
 INSERT INTO item_history (position, item_id, version, event_type, description, recorded_at)
 SELECT position, stream_id, stream_version, event_type,
        CASE WHEN event_type = 'ItemDeleted' THEN NULL
-            ELSE json_extract(data, '$.description') END,
+            WHEN json_type(data, '$.description') = 'text'
+            THEN json_extract(data, '$.description') END,
        recorded_at
 FROM {JOURNAL}.events WHERE position > ?1 AND position <= ?2 ORDER BY position
 """
