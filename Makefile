@@ -27,13 +27,17 @@ demo: $(DEV)
 	        echo; "$$@" || echo "(exit $$?)"; }; \
 	run cqrs item create Item1; \
 	run cqrs item update Item1 "Updated Description"; \
-	run cqrs sync; \
-	run cqrs item get Item1; \
+	echo; echo "# No cqrs sync: each write left a catch-up behind it. Wait for position 2:"; \
+	run cqrs item get Item1 --min-position 2 --wait 2; \
 	run cqrs item list; \
 	run cqrs item create Item2 -d "Second item"; \
-	echo; echo "# Reads are eventually consistent: Item2 is not in the projection until a sync."; \
-	run cqrs item get Item2 --min-position 3 --wait 0.5; \
-	run cqrs item get Item2 --sync; \
+	echo; echo "# Reads are eventually consistent: a moment later, Item2 is in the projection."; \
+	run sleep 1; \
+	run cqrs item get Item2; \
+	echo; echo "# With the catch-up off, a write is not in the projection until a sync."; \
+	run env CQRS_CATCHUP=0 cqrs item create Item3 -d "Third item"; \
+	run cqrs item get Item3 --min-position 4 --wait 0.5; \
+	run cqrs item get Item3 --sync; \
 	run cqrs item history Item1; \
 	run cqrs status
 
