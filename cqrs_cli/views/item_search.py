@@ -12,6 +12,13 @@ changes at every statement savepoint, that is at every row a trigger writes.)
 
 A bulk build runs FTS5's 'rebuild' once, after items is filled: several times faster
 than row by row.
+
+Version 3 keeps no per-row token counts (`columnsize = 0`): FTS5 wrote and deleted a
+row of its docsize table for every item re-indexed, nearly a third of the index's
+write cost (an incremental sync of 100,000 updates: 1.2-1.4 s -> 1.0 s here). Ranking
+is unchanged (bm25 counts the tokens of the rows it ranks from live_items instead); a
+search matching every one of 100,000 items takes about 117 ms instead of 90, a
+selective one the same.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ if TYPE_CHECKING:
     from .base import Change
 
 NAME = "item_search"
-VERSION = 2
+VERSION = 3
 
 _SCHEMA = """
 -- live_items: what item_search indexes.
@@ -35,7 +42,7 @@ CREATE VIEW live_items AS SELECT item_key, item_id, description FROM items WHERE
 
 CREATE VIRTUAL TABLE item_search USING fts5(
     item_id, description,
-    content = 'live_items', content_rowid = 'item_key',
+    content = 'live_items', content_rowid = 'item_key', columnsize = 0,
     tokenize = 'unicode61 remove_diacritics 2'
 );
 """
