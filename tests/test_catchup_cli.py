@@ -135,6 +135,29 @@ def test_a_write_whose_catch_up_cannot_start_succeeds_as_usual(
     assert journal.exists()
 
 
+@pytest.mark.parametrize("error", [OSError(12, "Cannot allocate memory"), RuntimeError("bug")])
+def test_a_catch_up_that_fails_to_start_changes_nothing_about_the_write(
+    store: Path, cli: InProcessCli, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    import os
+
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise error
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "posix_spawn", refuse)
+        write = cli("item", "create", "Item1")
+    assert (write.code, write.out, write.err) == (
+        0,
+        "Item created: Item1\n",
+        "Journal position: 1\n",
+    )
+    # The lock it took was given back: the next write starts a catch-up.
+    assert cli("item", "create", "Item2").code == 0
+    assert len(trigger.spawned) == 1
+    assert wait_caught_up(store, timeout=2.0) is not None
+
+
 def test_the_writes_hot_path_imports_nothing_for_the_catch_up_but_os_and_fcntl() -> None:
     code = "import cqrs_cli.sync.trigger"
     result = subprocess.run(

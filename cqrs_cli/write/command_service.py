@@ -174,7 +174,10 @@ class CommandService:
             from ..sync.session import after_write
 
             assert self.paths is not None
-            after_write(self.paths, position)
+            try:
+                after_write(self.paths, position)
+            except Exception:  # no thread to be had, say: the write stands as it is
+                return
 
     def _apply_to_a_new_journal(
         self,
