@@ -14,6 +14,7 @@ interleaved round by round, reported as the median with the min-max range. Modul
 - `peer`       the same jobs with the `eventsourcing` library (`peer_model`: its classes)
 - `follow`     a `cqrs sync --follow` process: commit-to-applied latency, idle CPU
 - `workloads`  one function per workload, registered with `@workload`
+- `catchup`    the catch-up after writes: what it adds to a write, and its own time
 - `report`, `png`  the table (stdout and docs/benchmarks.md) and the chart
 
 Nothing is imported here, so that worker processes pay only for what their task needs.

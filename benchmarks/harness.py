@@ -261,8 +261,11 @@ class BenchError(RuntimeError):
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for child processes: ours without any CQRS_* setting (each run
-    names its own store) and with this package importable."""
+    names its own store) and with this package importable. The catch-up after writes is
+    off (a process left behind by one sample would run during the next); the catch-up
+    rows (catchup.py) turn it on for their own samples."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CQRS_")}
+    env["CQRS_CATCHUP"] = "0"
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + path if path else "")
     env.update(extra)

@@ -400,3 +400,8 @@ def follow_journal(ctx: Context) -> list[Row]:
             baseline_note=absolute,
         ),
     ]
+
+
+# The catch-up after writes has its own module (it runs as a subreaper): importing it
+# here registers its rows after these, wherever the workloads are loaded.
+from . import catchup as _catchup  # noqa: E402, F401
