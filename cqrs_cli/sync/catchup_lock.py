@@ -50,6 +50,18 @@ def enabled(environ: Mapping[str, str] | None = None) -> bool:
     return env.get(ENV, "").strip().lower() not in OFF_VALUES
 
 
+def wanted(journal: str, projection: str) -> bool:
+    """Whether a write to `journal` should catch `projection` up: the catch-up is on, and
+    either the journal is a file here (its projection is made on the first catch-up,
+    as `cqrs sync` makes it) or, for a journal elsewhere (a server's URL), this host
+    has a projection of it already: a writer host with none is not given one."""
+    if not enabled():
+        return False
+    if "://" in journal:
+        return os.path.exists(projection)
+    return os.path.exists(journal)  # none: nothing was written (a refused first batch)
+
+
 def lock_path(projection: str) -> str:
     return projection + LOCK_SUFFIX
 

@@ -23,7 +23,7 @@ import os
 import threading
 import time
 
-from .catchup_lock import claim, release
+from .catchup_lock import claim, release, wanted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ def _key(projection: str) -> str:
 def after_write(paths: StorePaths, position: int) -> None:
     """A write of this process reached `position`: remember it for this process's
     queries, and start a catch-up thread unless a catch-up holds the lock."""
+    if not wanted(paths.journal, paths.projection):
+        return
     key = _key(paths.projection)
     with _guard:
         _written[key] = max(_written.get(key, 0), position)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .catchup_lock import claim, enabled, release
+from .catchup_lock import claim, release, wanted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,10 +43,8 @@ def after_write(paths: StorePaths) -> int | None:
 
 
 def _start(paths: StorePaths) -> int | None:
-    if not enabled():
+    if not wanted(paths.journal, paths.projection):
         return None
-    if "://" not in paths.journal and not os.path.exists(paths.journal):
-        return None  # nothing was written (a refused first batch): nothing to catch up
     fd = claim(paths.projection)
     if fd is None:
         return None  # one is running: it takes this write too (catchup_lock.py)
