@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -372,3 +373,84 @@ def test_bash_completes_ids_commands_and_files_for_real(
     assert type_in_bash("cqrs item get Apf\t", bash_env, tmp_path) == "cqrs item get Apf"
     # Where a file goes, the shell completes file names.
     assert type_in_bash("cqrs apply bat\t", bash_env, tmp_path) == "cqrs apply batch.ndjson"
+
+
+# --- zsh and fish themselves -----------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|\(B)")
+
+SETUP = {
+    "zsh": (
+        ["zsh", "-f", "-i"],
+        [
+            b"PS1='READY> '; autoload -Uz compinit; compinit -u",
+            b"source <(cqrs --show-completion zsh)",
+        ],
+    ),
+    "fish": (
+        ["fish", "--no-config", "-i"],
+        [b"function fish_prompt; echo -n 'READY> '; end", b"cqrs --show-completion fish | source"],
+    ),
+}
+
+
+def screen_after_typing(shell: str, keys: str, env: Mapping[str, str], cwd: Path) -> str:
+    """What `shell`, on a terminal with the cqrs script loaded, writes after `keys` are
+    typed (Tab included), escape sequences removed: the edited line, and any list of
+    candidates it shows."""
+    argv, setup = SETUP[shell]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.execvpe(argv[0], argv, dict(env))
+    seen = b""
+
+    def read_until_idle(idle: float = 1.0, timeout: float = 20.0) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    return
+                quiet_since = time.monotonic()
+
+    try:
+        read_until_idle()
+        for line in setup:
+            os.write(fd, line + b"; echo SET-UP\n")
+            read_until_idle()
+        seen = b""
+        os.write(fd, keys.encode())
+        read_until_idle()
+    finally:
+        os.write(fd, b"\x03")
+        os.write(fd, b"exit\n")
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return _ANSI.sub("", seen.decode(errors="replace"))
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_complete_ids_values_and_files_for_real(
+    shell: str, items: Path, tmp_path: Path
+) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed here")
+    env = child_env(TERM="xterm")
+    env["PATH"] = f"{Path(installed_cqrs()).parent}{os.pathsep}{env.get('PATH', '')}"
+    (tmp_path / "Apfel.txt").write_text("")
+    (tmp_path / "batch.ndjson").write_text("")
+
+    def shown(keys: str) -> str:
+        return screen_after_typing(shell, keys, env, tmp_path)
+
+    assert "cqrs item get Apricot" in shown("cqrs item get Apr\t")
+    assert "my\\ item" in shown("cqrs item get my\t")
+    assert "ns:one" in shown("cqrs item get ns:\t")
+    assert "ItemDeleted" in shown("cqrs events --type ItemD\t")
+    assert "Apfel" not in shown("cqrs item get Apf\t")  # no id: no file either
+    assert "batch.ndjson" in shown("cqrs apply bat\t")
