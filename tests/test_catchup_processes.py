@@ -152,3 +152,17 @@ def _catch_up_pids(store: Path) -> list[int]:
             if b"cqrs_cli.sync.detached" in cmdline and marker in cmdline:
                 pids.append(int(name))
     return pids
+
+
+def test_a_catch_up_ignores_python_files_in_the_writers_folder(store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "json.py").write_text('raise SystemExit("the folder\'s json.py was imported")\n')
+    (folder / "cqrs_cli").mkdir()
+    (folder / "cqrs_cli" / "__init__.py").write_text('raise SystemExit("a cqrs_cli/ here")\n')
+    report = run_adopting(
+        f"cd '{folder}' && cqrs -q item create X >/dev/null", store, env_for(store)
+    )
+    assert report["exit"] == 0
+    assert report["complete_after"] is not None, report
+    assert (store / "catchup.log").exists() is False

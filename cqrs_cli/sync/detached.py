@@ -22,6 +22,8 @@ def main(argv: list[str]) -> int:
         fd = int(options["--lock-fd"])
     except ValueError:
         return 2
+    # Its paths are absolute: do not keep the writer's folder busy (an unmount, say).
+    os.chdir("/")
     from ..paths import StorePaths
     from .catchup import catch_up_holding
 

@@ -52,6 +52,9 @@ def _start(paths: StorePaths) -> int | None:
         os.set_inheritable(fd, True)
         argv = [
             sys.executable,
+            # -P: the writer's current folder is not put on sys.path, where a json.py
+            # or a cqrs_cli/ of the user's would shadow ours.
+            "-P",
             "-m",
             "cqrs_cli.sync.detached",
             "--lock-fd",
