@@ -287,3 +287,17 @@ def test_a_sql_catch_up_killed_mid_way_keeps_its_committed_batches_and_resumes(
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout == "Synced 1500 events (position 1550 -> 3050)\n"
     assert_projection_is_exact(journal, store / "projection.db", tmp_path)
+
+
+def test_a_journal_file_that_cannot_be_attached_is_caught_up_through_python(
+    tmp_path: Path, ways: Paths
+) -> None:
+    journal = copy_of_random_journal(tmp_path / "journal.db", 300, items=40, seed=27)
+    paths = StorePaths(str(journal), str(tmp_path / "projection.db"))
+    sync(paths, in_sql=True)
+    write_random_events(journal, 600, items=40, seed=28)
+    refused = sqlite3.OperationalError("unable to open database file")
+    with mock.patch("cqrs_cli.sync.bulk.attach", side_effect=refused):
+        sync(paths, in_sql=True)
+    assert (ways.in_sql, ways.in_python) == (0, 1)
+    assert_projection_is_exact(journal, paths.projection, tmp_path)

@@ -229,8 +229,11 @@ class Syncer:
         try:
             if attach:
                 assert local is not None
-                bulk.attach(conn, local.sqlite_uri())
-                in_sql = True
+                try:
+                    bulk.attach(conn, local.sqlite_uri())
+                    in_sql = True
+                except sqlite3.Error:
+                    attach = False  # the Python path reads the journal its own way
             if self.progress is not None:
                 self.progress(0, total)
             while True:
