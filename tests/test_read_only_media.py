@@ -58,6 +58,16 @@ def _mount(path: Path) -> str | None:
     )
     if tried.returncode != 0:
         return f"mounting a tmpfs is not permitted here: {tried.stderr.strip()}"
+    for mode in ("ro", "rw"):  # and remounting it, both ways
+        tried = subprocess.run(
+            ["mount", "-o", f"remount,{mode}", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if tried.returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+            return f"remounting a tmpfs {mode} is not permitted here: {tried.stderr.strip()}"
     return None
 
 
