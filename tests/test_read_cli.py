@@ -375,7 +375,7 @@ def test_status_shows_head_checkpoints_lag_and_belonging(store: Path, cli: InPro
     assert lines[0] == f"journal:     {store / 'journal.db'} (head position 3)"
     assert lines[1] == f"projection:  {store / 'projection.db'} (built from this journal)"
     assert lines[2].startswith("last sync:   20")
-    versions = {"item_history": 1, "item_search": 3, "items": 1}
+    versions = {"item_history": 1, "item_search": 3, "items": 2}
     assert lines[3:] == [
         *(
             f"view {view:<13} version {version}  checkpoint 2  lag 1"

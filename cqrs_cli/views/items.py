@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     description or created_at of None means "keep the stored one"."""
 
 NAME = "items"
-VERSION = 1
+VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE items (
@@ -39,8 +39,11 @@ CREATE TABLE items (
     updated_at  TEXT    NOT NULL,
     position    INTEGER NOT NULL       -- journal position of its last change
 );
-CREATE INDEX items_live ON items (item_id) WHERE deleted = 0;
 """
+# Version 1 also had a partial index of live ids (items_live). Every upsert sets
+# `deleted`, so SQLite rewrote its entry for each event applied, about 6% of an
+# incremental sync; listing 100,000 live ids through the UNIQUE index instead took 40
+# ms rather than 36.
 
 _DROP = "DROP TABLE IF EXISTS items"
 
