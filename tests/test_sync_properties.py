@@ -1,7 +1,8 @@
-"""Property: however sync is run (in small batches between writes, once at the end, or
-as a rebuild, in SQL or replayed through the views' incremental apply), the projection
-is the same, and it is what folding the journal says. The items view's bulk SQL is the
-one deliberate second expression of its fold (views/items.py): this holds them together."""
+"""Property: however sync is run (in small batches between writes, in Python or in SQL
+from the attached journal, once at the end, or as a rebuild, in SQL or replayed through
+the views' incremental apply), the projection is the same, and it is what folding the
+journal says. The items view's SQL (its bulk build, its range apply) is the deliberate
+second expression of its fold (views/items.py): this holds them together."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from cqrs_cli import CommandService, StorePaths
 from cqrs_cli.domain.item import ItemDeleted
 from cqrs_cli.errors import ConflictError, NotFoundError
 from cqrs_cli.journal.records import RecordedEvent
+from cqrs_cli.sync import runner
 from cqrs_cli.sync.runner import Syncer
 from cqrs_cli.views import item_history, items, registry
 from cqrs_cli.views.base import View
@@ -67,8 +69,15 @@ def apply(service: CommandService, command: tuple[str, str, str]) -> None:
         pass  # the domain refused it: nothing was appended
 
 
-def sync(paths: StorePaths, *, batch_size: int = 2000, rebuild: bool = False) -> None:
-    with Syncer(paths, batch_size=batch_size) as syncer:
+def sync(
+    paths: StorePaths, *, batch_size: int = 2000, rebuild: bool = False, in_sql: bool = False
+) -> None:
+    """`in_sql`: a catch-up of any size goes in SQL (sync/apply.py), as one of at
+    least runner.SQL_CATCH_UP_MIN events does; else catch-ups this small stay in Python."""
+    with (
+        mock.patch.object(runner, "SQL_CATCH_UP_MIN", 0 if in_sql else runner.SQL_CATCH_UP_MIN),
+        Syncer(paths, batch_size=batch_size) as syncer,
+    ):
         syncer.run(rebuild=rebuild)
 
 
@@ -104,6 +113,8 @@ def test_incremental_once_and_rebuilt_projections_agree_with_the_journal(
         root = Path(folder)
         journal = root / "journal.db"
         incremental = StorePaths(str(journal), str(root / "incremental.db"))
+        # The same batches, applied in SQL from the attached journal file.
+        in_sql = StorePaths(str(journal), str(root / "in_sql.db"))
         once = StorePaths(str(journal), str(root / "once.db"))
         rebuilt = StorePaths(str(journal), str(root / "rebuilt.db"))
         replayed = StorePaths(str(journal), str(root / "replayed.db"))
@@ -117,9 +128,11 @@ def test_incremental_once_and_rebuilt_projections_agree_with_the_journal(
                     apply(service, command)
                 del pending[:count]
                 sync(incremental, batch_size=batch_size)
+                sync(in_sql, batch_size=batch_size, in_sql=True)
             for command in pending:
                 apply(service, command)
         sync(incremental, batch_size=schedule[-1][1])
+        sync(in_sql, batch_size=schedule[-1][1], in_sql=True)
         sync(once)
         sync(rebuilt, rebuild=True)
         # The way a build from scratch goes when some event needs upcasting: item_history
@@ -138,6 +151,7 @@ def test_incremental_once_and_rebuilt_projections_agree_with_the_journal(
         expected = dump_projection(once.projection)
         assert_is_the_journal_folded(expected, journal)
         assert dump_projection(incremental.projection) == expected
+        assert dump_projection(in_sql.projection) == expected
         assert dump_projection(rebuilt.projection) == expected
         assert dump_projection(replayed.projection) == expected
         assert dump_projection(applied.projection) == expected
