@@ -60,24 +60,27 @@ DROP VIEW IF EXISTS live_items;
 # items holds every touched item's state after the batch. An item's state before the
 # batch is its event at the version before its first one in the batch: it was in the
 # index unless that event deleted it (or there is none: created in this batch). The
-# 'delete' must give FTS5 exactly the text it indexed, which that event set.
+# 'delete' must give FTS5 exactly the text it indexed, which that event set. Each
+# touched item is looked up once in items and once in item_history, and makes up to
+# two rows: its 'delete' (step 0) and its insert (step 1). CROSS JOIN keeps the two
+# steps the innermost loop. (Two SELECTs in a UNION looked every item up twice in
+# items: about 12% more time for this statement.)
 _REINDEX = """
-INSERT INTO item_search (item_search, rowid, item_id, description)
-SELECT command, item_key, item_id, description FROM (
-    SELECT 'delete' AS command, i.item_key, before.item_id, before.description, 0 AS step
-    FROM (SELECT item_id, MIN(version) AS first FROM item_history
-          WHERE position BETWEEN ?1 AND ?2 GROUP BY item_id) AS touched
-    JOIN item_history AS before
-      ON before.item_id = touched.item_id AND before.version = touched.first - 1
-    JOIN items AS i ON i.item_id = touched.item_id
-    WHERE before.event_type != 'ItemDeleted'
-    UNION ALL
-    SELECT NULL, i.item_key, i.item_id, i.description, 1
-    FROM items AS i
-    WHERE i.deleted = 0
-      AND i.item_id IN (SELECT item_id FROM item_history WHERE position BETWEEN ?1 AND ?2)
+WITH touched AS (
+    SELECT item_id, MIN(version) AS first FROM item_history
+    WHERE position BETWEEN ?1 AND ?2 GROUP BY item_id
 )
-ORDER BY item_key, step
+INSERT INTO item_search (item_search, rowid, item_id, description)
+SELECT CASE step WHEN 0 THEN 'delete' END, i.item_key,
+       CASE step WHEN 0 THEN before.item_id ELSE i.item_id END,
+       CASE step WHEN 0 THEN before.description ELSE i.description END
+FROM touched
+JOIN items AS i ON i.item_id = touched.item_id
+LEFT JOIN item_history AS before
+  ON before.item_id = touched.item_id AND before.version = touched.first - 1
+CROSS JOIN (SELECT 0 AS step UNION ALL SELECT 1) AS steps
+WHERE (step = 0 AND before.event_type != 'ItemDeleted') OR (step = 1 AND i.deleted = 0)
+ORDER BY i.item_key, step
 """
 
 _REBUILD = "INSERT INTO item_search (item_search) VALUES ('rebuild')"
