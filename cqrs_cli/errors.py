@@ -7,6 +7,7 @@
     │   └── WrongExpectedVersion  or an idempotency key was reused for another command
     ├── StaleReadError         5  the projection did not reach a position in time
     ├── BusyError              6  the file stayed locked longer than the busy timeout: retry
+    │   └── UnavailableError      or the journal's server could not be reached: retry
     └── StorageError           7  a wrong, corrupt or incompatible file; disk full; I/O
 
 The exit codes are part of the command-line interface and documented in the README.
@@ -65,6 +66,12 @@ class StaleReadError(CqrsError):
 
 class BusyError(CqrsError):
     exit_code = ExitCode.BUSY
+
+
+class UnavailableError(BusyError):
+    """The journal's server could not be reached, or the connection to it was lost: a
+    retry may succeed (what exit 6 tells a script). Whether a write that was cut off
+    at its commit was made is unknown: retry it with an idempotency key."""
 
 
 class StorageError(CqrsError):

@@ -263,10 +263,13 @@ def sha256_of(path: str | Path) -> str:
 
 def assert_chain_intact(events: Sequence[RecordedEvent]) -> None:
     """`events` (a whole journal, in position order) are chained from GENESIS: each one
-    links to the previous hash, and its own hash recomputes from its content."""
+    links to the previous event's hash or to its stream's previous event's (GENESIS for
+    its first), and its own hash recomputes from its content."""
     prev = GENESIS
+    stream_heads: dict[str, str] = {}
     for event in events:
-        assert event.prev_hash == prev, f"broken link at position {event.position}"
+        stream_prev = stream_heads.get(event.stream_id, GENESIS)
+        assert event.prev_hash in (prev, stream_prev), f"broken link at position {event.position}"
         content = event.as_tuple()[HASHED]
-        assert event.hash == event_hash(prev, *content), f"bad hash at {event.position}"  # type: ignore[arg-type]
-        prev = event.hash
+        assert event.hash == event_hash(event.prev_hash, *content), f"bad hash at {event.position}"  # type: ignore[arg-type]
+        prev = stream_heads[event.stream_id] = event.hash

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from pg_server import PgServer, pg_server
 
 from cqrs_cli.ids import new_uuid
 from cqrs_cli.journal.base import Fill, Journal
 from cqrs_cli.journal.batching import append_once
+from cqrs_cli.journal.chain import GENESIS
 from cqrs_cli.journal.locator import create_journal, find_journal, open_journal
 from cqrs_cli.journal.memory_journal import MemoryJournal
 from cqrs_cli.journal.records import AppendMetadata, AppendResult, NewEvent, RecordedEvent
+
+__all__ = ["pg_server"]  # the server fixture, for the postgres backend
 
 RECORDED_AT = "2024-01-02T03:04:05.000006Z"
 """The recorded time of the events the contract tests append."""
@@ -54,6 +58,21 @@ def read_everything(journal: Journal, page: int = 7) -> list[RecordedEvent]:
     while batch := journal.read_all(after=events[-1].position if events else 0, limit=page):
         events += batch
     return events
+
+
+def stream_linked(journal: Journal) -> bool:
+    """Whether the backend links each event to its stream's previous event (concurrent
+    writers) rather than to the journal's previous one (journal/chain.py)."""
+    return type(journal).__name__ == "PostgresJournal"
+
+
+def expected_link(journal: Journal, earlier: Sequence[RecordedEvent], stream_id: str) -> str:
+    """The prev_hash of the next event of `stream_id`, after `earlier` (the journal so
+    far, in position order)."""
+    if stream_linked(journal):
+        own = [e for e in earlier if e.stream_id == stream_id]
+        return own[-1].hash if own else GENESIS
+    return earlier[-1].hash if earlier else GENESIS
 
 
 class Backend:
@@ -196,13 +215,106 @@ def _try_lock(journal: MemoryJournal) -> bool:
     return False
 
 
-BACKENDS: dict[str, type[Backend]] = {"sqlite": SqliteBackend, "memory": MemoryBackend}
+class PostgresBackend(Backend):
+    """A schema of its own per journal, on the session's server (tests/pg_server.py)."""
+
+    name = "postgres"
+    server: PgServer
+
+    def _url(self) -> str:
+        return self.server.new_schema_url()
+
+    def new(self) -> Journal:
+        journal = open_journal(self._url())
+        self.opened.append(journal)
+        return journal
+
+    def another_handle(self, journal: Journal) -> Journal:
+        # The server trusts the tests' connections: the shown locator (no password)
+        # reaches the same journal.
+        other = open_journal(journal.locator)
+        self.opened.append(other)
+        return other
+
+    def assert_lock_free(self, journal: Journal) -> None:
+        import psycopg2
+
+        from cqrs_cli.journal.postgres_journal import PostgresJournal
+
+        assert isinstance(journal, PostgresJournal)
+        conn = psycopg2.connect(journal.locator.partition("?")[0])
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s, %s)", journal.lock_keys)
+                assert cur.fetchone() == (True,), "a batch still holds the reservation lock"
+                cur.execute("SELECT pg_advisory_unlock(%s, %s)", journal.lock_keys)
+        finally:
+            conn.close()
+
+    def create_from(self) -> tuple[Callable[[str, Fill], int], Callable[[], Journal | None]]:
+        url = self._url()
+
+        def create(journal_id: str, fill: Fill) -> int:
+            return create_journal(url, journal_id, fill)
+
+        def opened() -> Journal | None:
+            found = find_journal(url)
+            if found is not None:
+                self.opened.append(found)
+            return found
+
+        return create, opened
+
+    def rewrite(self, journal: Journal, position: int, **changes: object) -> None:
+        from cqrs_cli.journal.postgres_journal import PostgresJournal
+
+        assert isinstance(journal, PostgresJournal)
+        table = f'"{journal.schema}".events'
+        for column, value in changes.items():
+            self.server.sql(
+                f"ALTER TABLE {table} DISABLE TRIGGER events_append_only; "
+                f"UPDATE {table} SET {column} = {_literal(value)} WHERE position = {position}; "
+                f"ALTER TABLE {table} ENABLE TRIGGER events_append_only"
+            )
+
+    def delete(self, journal: Journal, position: int) -> None:
+        """Remove the stored event at `position` behind the journal's back."""
+        from cqrs_cli.journal.postgres_journal import PostgresJournal
+
+        assert isinstance(journal, PostgresJournal)
+        table = f'"{journal.schema}".events'
+        self.server.sql(
+            f"ALTER TABLE {table} DISABLE TRIGGER events_append_only; "
+            f"DELETE FROM {table} WHERE position = {position}; "
+            f"ALTER TABLE {table} ENABLE TRIGGER events_append_only"
+        )
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    "sqlite": SqliteBackend,
+    "memory": MemoryBackend,
+    "postgres": PostgresBackend,
+}
+
+
+def make_backend(name: str, folder: Path, request: pytest.FixtureRequest) -> Backend:
+    """The adapter of backend `name`, with what it needs (the server, for postgres)."""
+    made = BACKENDS[name](folder)
+    if isinstance(made, PostgresBackend):
+        made.server = request.getfixturevalue("pg_server")
+    return made
 
 
 @pytest.fixture(params=list(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Each contract test runs once per backend."""
-    made = BACKENDS[request.param](tmp_path)
+    made = make_backend(request.param, tmp_path, request)
     yield made
     made.close()
 

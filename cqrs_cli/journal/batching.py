@@ -1,7 +1,12 @@
 """What every backend's batch shares: the version check of an append, the hash chain
 carried in memory, and the checks of a restored event. A backend's batch subclasses
 `LinkedBatch` and says how it buffers events and reads a stream's version.
-`append_once` appends one command's events to any journal, as a batch of one."""
+`append_once` appends one command's events to any journal, as a batch of one.
+
+The chain has two kinds of link (journal/chain.py): a backend with one writer at a time
+links each event to the journal's previous event (`_prev_hash`); a backend with
+concurrent writers links it to its stream's previous event (`_stream_heads`, filled as
+the batch reads stream versions), which the stream's version check already serialises."""
 
 from __future__ import annotations
 
@@ -31,12 +36,23 @@ class LinkedBatch:
         self._versions: dict[str, int] = {}
         self._prev_hash = GENESIS
         self._next_position = 1
+        self._stream_heads: dict[str, str] | None = None
+        """Per-stream links: each stream's last hash (GENESIS for a new stream), set by
+        the backend for the streams it read this round; None: journal-order links."""
+        self._ready = True
+        """False until `_prepare` has run: a backend that assigns positions only once
+        it appends (under a lock) sets it False."""
         # The builtin SHA-256 until a batch is big enough for OpenSSL's to pay for
         # importing hashlib (see chain.bulk_event_hash): single commands stay lean.
         self._hash: EventHash = event_hash
 
     def _buffer(self, events: list[RecordedEvent]) -> None:
         """Keep `events` for the commit (the backend's part)."""
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Set `_next_position` before the batch's first append or restore, and set
+        `_ready` (the backend's part, when it starts with `_ready` False)."""
         raise NotImplementedError
 
     def stream_version(self, stream_id: str) -> int:
@@ -57,13 +73,16 @@ class LinkedBatch:
             raise RuntimeError(f"append to stream {stream_id!r} without reading its version")
         if actual != expected_version:
             raise WrongExpectedVersion(stream_id, expected_version, actual)
+        if not self._ready:
+            self._prepare()
+        heads = self._stream_heads
         recorded_at = metadata.recorded_at
         command_id = metadata.command_id
         key = metadata.idempotency_key
         correlation_id = metadata.correlation_id
         recorded: list[RecordedEvent] = []
         hash_event = self._hash
-        prev_hash = self._prev_hash
+        prev_hash = self._prev_hash if heads is None else heads[stream_id]
         position = self._next_position
         version = expected_version
         for event in events:
@@ -86,6 +105,8 @@ class LinkedBatch:
             position += 1
         self._buffer(recorded)
         self._prev_hash = prev_hash
+        if heads is not None:
+            heads[stream_id] = prev_hash
         self._next_position = position
         self._versions[stream_id] = version
         return recorded
@@ -93,6 +114,8 @@ class LinkedBatch:
     def restore(self, event: RecordedEvent) -> None:
         """Buffer an event recorded elsewhere exactly as it is (an import); StorageError
         unless its position is above the last one and it is its stream's next version."""
+        if not self._ready:
+            self._prepare()
         if event.position < self._next_position:
             raise StorageError(
                 f"{self._where}: position {event.position} does not increase "
@@ -106,6 +129,8 @@ class LinkedBatch:
             )
         self._buffer([event])
         self._versions[event.stream_id] = event.stream_version
+        if self._stream_heads is not None:
+            self._stream_heads[event.stream_id] = event.hash
         self._prev_hash = event.hash
         self._next_position = event.position + 1
 

@@ -69,3 +69,52 @@ def bulk_event_hash() -> EventHash:
 def digest(text: str) -> str:
     """SHA-256 of `text` as hex, with the builtin module (no hashlib at start-up)."""
     return sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ChainWalk:
+    """Checks the links of a journal's events, read in position order.
+
+    An event's `prev_hash` is one of two links, both accepted everywhere so that a
+    journal moved between backends (export, import) verifies on either:
+    - the hash of the journal's previous event (GENESIS for the first): what a backend
+      with one writer at a time writes (SQLite, memory);
+    - the hash of its stream's previous version (GENESIS for version 1): what a backend
+      with concurrent writers writes (PostgreSQL), where no writer can know the hash of
+      another's uncommitted event, but the stream's version check already orders
+      writers of one stream.
+    Accepting either link loses nothing the first one detects: a removed event breaks
+    the journal link of the event after it, which cannot be its stream link too (that
+    would be a version gap, checked apart). What a stream link cannot show is the
+    removal of a stream's last events (see the README).
+
+    Stream heads are remembered for the latest `cap` streams; an older one is asked of
+    `lookup(stream_id, version)` (the hash of that version, or None), so memory stays
+    bounded whatever the number of streams."""
+
+    def __init__(
+        self, lookup: Callable[[str, int], str | None] | None = None, cap: int = 500_000
+    ) -> None:
+        self._last = GENESIS
+        self._heads: dict[str, str] = {}
+        self._lookup = lookup
+        self._cap = cap
+
+    def links(self, prev_hash: str, stream_id: str, stream_version: int) -> bool:
+        """Whether an event with these fields links to what came before it."""
+        if prev_hash == self._last:
+            return True
+        if stream_version == 1:
+            return prev_hash == GENESIS
+        head = self._heads.get(stream_id)
+        if head is None and self._lookup is not None:
+            head = self._lookup(stream_id, stream_version - 1)
+        return prev_hash == head
+
+    def follow(self, stream_id: str, hash: str) -> None:
+        """Move past an event that linked, with this `hash`."""
+        self._last = hash
+        heads = self._heads
+        heads.pop(stream_id, None)  # re-inserted last: the oldest streams go first
+        heads[stream_id] = hash
+        if len(heads) > self._cap:
+            del heads[next(iter(heads))]

@@ -1,10 +1,10 @@
 """The one way in to a journal: from its locator to an open `Journal`.
 
-A locator is what `--journal` and CQRS_JOURNAL hold. Today it is a file path, for the
-SQLite backend. Anything shaped like a URL (`scheme://...`) names a server backend and
-is never taken for a file name: an unknown scheme is refused, so that a typo or a
-server this version cannot reach does not silently create a folder named after the
-URL, with its password in the path. Backends are imported only when a locator of
+A locator is what `--journal` and CQRS_JOURNAL hold: a file path, for the SQLite
+backend, or a `postgresql://...` URI, for the PostgreSQL backend. Anything shaped like
+a URL (`scheme://...`) names a server backend and is never taken for a file name: an
+unknown scheme is refused, so that a typo does not silently create a folder named
+after the URL, with its password in the path. Backends are imported only when a locator of
 theirs is used, so that a command pays only for its own.
 
 To add a backend: implement `journal.base.Backend` in a module of its own and add its
@@ -14,35 +14,20 @@ scheme to `_backend` below.
 from __future__ import annotations
 
 from ..errors import UsageError
+from .redaction import redacted, scheme_of
+
+__all__ = [
+    "create_journal",
+    "find_journal",
+    "journal_exists",
+    "open_journal",
+    "redacted",
+    "scheme_of",
+]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .base import Backend, Fill, Journal
-
-
-def scheme_of(locator: str) -> str | None:
-    """The URL scheme of `locator` (`postgresql` for `postgresql://...`), or None for a
-    plain path."""
-    head, sep, _ = locator.partition("://")
-    if not sep or not head or not head[0].isalpha():
-        return None
-    if all(ch.isalnum() or ch in "+-." for ch in head):
-        return head.lower()
-    return None
-
-
-def redacted(locator: str) -> str:
-    """`locator` fit to show: the password of a URL's user part replaced by `***`."""
-    scheme = scheme_of(locator)
-    if scheme is None:
-        return locator
-    rest = locator[len(scheme) + 3 :]
-    authority, slash, path = rest.partition("/")
-    user, at, host = authority.rpartition("@")
-    if not at or ":" not in user:
-        return locator
-    name = user.partition(":")[0]
-    return f"{locator[: len(scheme) + 3]}{name}:***@{host}{slash}{path}"
 
 
 def _backend(locator: str) -> Backend:
@@ -53,9 +38,13 @@ def _backend(locator: str) -> Backend:
         from .sqlite_journal import BACKEND
 
         return BACKEND
+    if scheme in ("postgresql", "postgres"):
+        from .postgres_journal import BACKEND as SERVER
+
+        return SERVER
     raise UsageError(
-        f"{redacted(locator)}: unknown journal scheme {scheme!r}; "
-        "give the path of an SQLite journal file"
+        f"{redacted(locator)}: unknown journal scheme {scheme!r}; give the path of an "
+        "SQLite journal file or a postgresql:// URI"
     )
 
 

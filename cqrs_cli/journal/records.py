@@ -162,3 +162,28 @@ if TYPE_CHECKING:
 
 else:
     StateRecord = namedtuple("StateRecord", ("stream_id", "version", "hash", "data"))
+
+
+def state_checksum(record: StateRecord) -> str:
+    """The checksum a stored state record carries beside its fields, so that a damaged
+    row reads as no record (every backend that stores records uses it)."""
+    from .chain import digest
+
+    stream_id, version, hash, data = record
+    return digest(f"{len(stream_id)}:{stream_id}{version}:{hash}{data}")
+
+
+def intact_state(row: tuple[object, ...]) -> StateRecord | None:
+    """The state record a stored row (stream_id, version, hash, data, checksum) holds,
+    or None if the row was damaged (its checksum no longer matches): a damaged record
+    is as good as none."""
+    stream_id, version, hash, data, checksum = row
+    if not (
+        isinstance(stream_id, str)
+        and isinstance(version, int)
+        and isinstance(hash, str)
+        and isinstance(data, str)
+    ):
+        return None
+    record = StateRecord(stream_id, version, hash, data)
+    return record if checksum == state_checksum(record) else None

@@ -31,8 +31,8 @@ from ..sqlitefile import (
     translate,
 )
 from .batching import LinkedBatch
-from .chain import GENESIS, bulk_event_hash, digest, event_hash
-from .records import COLUMNS, RecordedEvent, StateRecord
+from .chain import GENESIS, bulk_event_hash, event_hash
+from .records import COLUMNS, RecordedEvent, StateRecord, intact_state, state_checksum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -111,29 +111,6 @@ _SAVE_STATE = (
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
     "hash = excluded.hash, data = excluded.data, checksum = excluded.checksum"
 )
-
-
-def _checksum(stream_id: str, version: int, hash: str, data: str) -> str:
-    return digest(f"{len(stream_id)}:{stream_id}{version}:{hash}{data}")
-
-
-def _fields(record: StateRecord) -> tuple[str, int, str, str]:
-    return record.stream_id, record.version, record.hash, record.data
-
-
-def _intact(row: tuple[object, ...]) -> StateRecord | None:
-    """The state record a row holds, or None if the row was damaged (its checksum no
-    longer matches): a damaged record is as good as none."""
-    stream_id, version, hash, data, checksum = row
-    if not (
-        isinstance(stream_id, str)
-        and isinstance(version, int)
-        and isinstance(hash, str)
-        and isinstance(data, str)
-        and checksum == _checksum(stream_id, version, hash, data)
-    ):
-        return None
-    return StateRecord(stream_id, version, hash, data)
 
 
 _row = RecordedEvent.from_row
@@ -250,7 +227,7 @@ class SqliteJournal:
         if not self._has_states:
             return None
         rows = self._query(f"{_SELECT_STATE} WHERE stream_id = ?", (stream_id,))
-        return _intact(rows[0]) if rows else None
+        return intact_state(rows[0]) if rows else None
 
     def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
         if not self._has_states:
@@ -258,7 +235,7 @@ class SqliteJournal:
         rows = self._query(
             f"{_SELECT_STATE} WHERE stream_id > ? ORDER BY stream_id LIMIT ?", (after, limit)
         )
-        return [record for record in map(_intact, rows) if record is not None]
+        return [record for record in map(intact_state, rows) if record is not None]
 
     def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
         rows = self._query(f"{_SELECT} WHERE idempotency_key = ? ORDER BY position", (key,))
@@ -611,7 +588,7 @@ class JournalBatch(LinkedBatch):
                 self._conn.executemany(
                     _SAVE_STATE,
                     [
-                        (r.stream_id, r.version, r.hash, r.data, _checksum(*_fields(r)))
+                        (r.stream_id, r.version, r.hash, r.data, state_checksum(r))
                         for r in self._states.values()
                     ],
                 )
@@ -699,7 +676,7 @@ class JournalBatch(LinkedBatch):
             chunk = unique[start : start + _MAX_PARAMS]
             marks = ",".join("?" * len(chunk))
             for row in self._select(f"{_SELECT_STATE} WHERE stream_id IN ({marks})", chunk):
-                record = _intact(row)
+                record = intact_state(row)
                 if record is not None:
                     found[record.stream_id] = record
         return found

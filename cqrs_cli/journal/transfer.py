@@ -20,7 +20,7 @@ import json
 from ..domain.codec import decode
 from ..errors import CqrsError, StorageError, UsageError
 from ..text import json_safe
-from .chain import GENESIS, bulk_event_hash
+from .chain import GENESIS, ChainWalk, bulk_event_hash
 from .records import COLUMNS, HASHED, RecordedEvent
 
 TYPE_CHECKING = False
@@ -128,6 +128,8 @@ def _restore_all(
 ) -> int:
     prev_hash, last_position = GENESIS, 0
     event_hash = bulk_event_hash()
+    # Every stream's head is kept (no lookup: nothing is stored before the commit).
+    links = ChainWalk(cap=1 << 62)
     number = 1  # the header
     for count, (number, raw) in enumerate(numbered):
         fields = _parse(raw, number)
@@ -148,11 +150,11 @@ def _restore_all(
         event = RecordedEvent.from_row(tuple(fields[name] for name in COLUMNS))
         if event.position <= last_position:
             raise ImportRefused(f"line {number}: position {event.position} does not increase")
-        if event.prev_hash != prev_hash:
+        if not links.links(event.prev_hash, event.stream_id, event.stream_version):
             raise ImportRefused(
                 f"line {number}: hash chain broken (events removed, reordered or edited)"
             )
-        if event.hash != event_hash(prev_hash, *event.as_tuple()[HASHED]):  # type: ignore[arg-type]
+        if event.hash != event_hash(event.prev_hash, *event.as_tuple()[HASHED]):  # type: ignore[arg-type]
             raise ImportRefused(f"line {number}: hash does not match the event (edited)")
         current = batch.stream_version(event.stream_id)
         if event.stream_version != current + 1:
@@ -165,6 +167,7 @@ def _restore_all(
             batch.restore(event)
         except CqrsError as exc:
             raise ImportRefused(f"line {number}: {exc}") from None
+        links.follow(event.stream_id, event.hash)
         prev_hash, last_position = event.hash, event.position
         if progress is not None and count % 1000 == 999:
             progress(count + 1, 0)

@@ -24,6 +24,7 @@ from journal_backends import (
     append,
     backend,
     journal,
+    make_backend,
     new_event,
     read_everything,
 )
@@ -231,10 +232,13 @@ def copy_into(target: Backend, lines: list[str]) -> Journal:
 
 @pytest.mark.parametrize("target", list(BACKENDS))
 def test_export_import_export_is_identical_across_backends(
-    journal: Journal, target: str, tmp_path_factory: pytest.TempPathFactory
+    journal: Journal,
+    target: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> None:
     lines = list(export_lines(filled(journal), batch=2))
-    other = BACKENDS[target](tmp_path_factory.mktemp(target))
+    other = make_backend(target, tmp_path_factory.mktemp(target), request)
     try:
         copy = copy_into(other, lines)
         assert list(export_lines(copy)) == lines

@@ -25,12 +25,11 @@ from collections.abc import Sequence
 
 import pytest
 from common import assert_chain_intact
-from journal_backends import Backend, backend, journal
+from journal_backends import Backend, backend, expected_link, journal
 
 from cqrs_cli.errors import StorageError, WrongExpectedVersion
 from cqrs_cli.journal.base import Journal, JournalBatch
 from cqrs_cli.journal.batching import append_once
-from cqrs_cli.journal.chain import GENESIS
 from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
 from cqrs_cli.journal.verify import verify
 
@@ -190,7 +189,7 @@ def assert_unchanged_and_usable(
         AppendMetadata(RECORDED_AT, "after-cmd"),
     ).events
     assert added.position == len(before) + 1
-    assert added.prev_hash == (before[-1].hash if before else GENESIS)
+    assert added.prev_hash == expected_link(journal, before, "After")
     assert_journal_sound(journal, [*before, added])
 
 
@@ -236,7 +235,7 @@ def test_a_batch_continues_the_positions_and_chain_of_a_journal(
     rounds[0].insert(0, ("Old1", 2))
     appended = run_batch(journal, rounds, history, Events())
     assert appended[0].position == len(before) + 1
-    assert appended[0].prev_hash == before[-1].hash
+    assert appended[0].prev_hash == expected_link(journal, before, appended[0].stream_id)
     assert [e.stream_version for e in history["Old1"]] == list(range(1, len(history["Old1"]) + 1))
     assert_journal_sound(journal, [*before, *appended])
 
@@ -297,7 +296,7 @@ def test_reads_in_a_batch_see_its_own_appends(journal: Journal, first_round: int
         metadata = AppendMetadata(RECORDED_AT, "cmd-r2", "k-round-2", "corr-r2")
         round_2 = batch.append("S0", 1, events.new(2, 2), metadata)
         assert [e.stream_version for e in round_2] == [2, 3]
-        assert round_2[0].prev_hash == round_1[last].hash
+        assert round_2[0].prev_hash == expected_link(journal, appended, "S0")
         (fresh,) = batch.append("Fresh", 0, events.new(1), AppendMetadata(RECORDED_AT, "cmd-f"))
         with pytest.raises(WrongExpectedVersion):  # the append just made counts
             batch.append("Fresh", 0, events.new(1), AppendMetadata(RECORDED_AT, "bad"))
@@ -471,7 +470,7 @@ def test_single_appends_work_after_a_big_batch(journal: Journal, backend: Backen
     assert not result.already_applied
     (single,) = result.events
     assert (single.position, single.stream_version) == (total + 1, len(stream) + 1)
-    assert single.prev_hash == appended[-1].hash
+    assert single.prev_hash == expected_link(journal, appended, "Item0")
 
     # A key used in the batch: already applied, the batch's events returned.
     key_events = [e for e in appended if e.idempotency_key == "evt-key-0"]

@@ -1,0 +1,690 @@
+"""The event journal on a PostgreSQL server, for many writers on many hosts.
+
+How it keeps the contract of journal/base.py with concurrent writers
+--------------------------------------------------------------------
+Positions in read order. A writer takes its positions while holding a short session
+advisory lock (the "reservation"), from the moment of its first append to the end of
+its last; in the same moment it takes its transaction id (`pg_current_xact_id()`,
+stored in each event's `tx_id`). So transaction ids and positions are handed out in the
+same order. The lock is released before COMMIT: commits (and their fsyncs) run in
+parallel. Transactions may still commit out of position order, so a reader reads only
+`tx_id < pg_snapshot_xmin(pg_current_snapshot())`, the events of transactions that
+have all ended: any event it may see later belongs to a transaction that was still
+open, which took its positions after every one it read. No reader skips or repeats an
+event, and a checkpoint stays one number. The price: a transaction left open in the
+cluster (any that has written, even outside cqrs) holds readers back until it ends.
+
+Per-stream concurrency. `UNIQUE (stream_id, stream_version)`: of two writers of one
+version, the second fails at its insert and decides again (WrongExpectedVersion).
+Idempotency keys have a table of their own with the key as primary key, for the same
+reason: two racing retries cannot both apply a command.
+
+The hash chain. No writer can know the hash of another's uncommitted event, so each
+event links to its stream's previous event (journal/chain.py accepts both links).
+
+Change notices. A writer sends `NOTIFY` after its commit (outside it: a NOTIFY inside
+takes a cluster-wide lock at commit); a follower LISTENs, and polls every
+`_POLL` seconds as well, for notices lost to a crash or a reader held back.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from ..errors import CqrsError, StorageError, UsageError, WrongExpectedVersion
+from .batching import LinkedBatch
+from .chain import GENESIS
+from .postgres_connect import PgLocator, connect, parse, translate
+from .records import COLUMNS, RecordedEvent, StateRecord, intact_state, state_checksum
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from psycopg2.extensions import connection
+
+    from .base import Fill
+
+SCHEMA_VERSION = 1
+_LOCK_CLASS = 0x63717273  # "cqrs": the first key of the journal's advisory locks
+_POLL = 0.25
+"""Seconds between two looks at the head while a follower waits (besides notices)."""
+_PAGE = 1000
+
+_DDL = """
+CREATE TABLE journal_meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE TABLE events (
+    position        bigint  PRIMARY KEY,
+    -- The writing transaction: readers read only below the oldest open one.
+    tx_id           xid8    NOT NULL DEFAULT pg_current_xact_id(),
+    event_id        text    NOT NULL,
+    stream_id       text    NOT NULL,
+    stream_version  bigint  NOT NULL CHECK (stream_version >= 1),
+    event_type      text    NOT NULL,
+    schema_version  integer NOT NULL,
+    data            text    NOT NULL,
+    recorded_at     text    NOT NULL,
+    command_id      text    NOT NULL,
+    idempotency_key text,
+    correlation_id  text,
+    prev_hash       text    NOT NULL,
+    hash            text    NOT NULL,
+    CONSTRAINT events_event_id_unique UNIQUE (event_id),
+    CONSTRAINT events_stream_version_unique UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX events_by_idempotency_key ON events (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE TABLE idempotency_keys (
+    key       text PRIMARY KEY,
+    stream_id text NOT NULL
+);
+CREATE TABLE stream_states (
+    stream_id text   PRIMARY KEY,
+    version   bigint NOT NULL,
+    hash      text   NOT NULL,
+    data      text   NOT NULL,
+    checksum  text   NOT NULL
+);
+CREATE SEQUENCE positions AS bigint;
+CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the journal is append-only: % on % refused', TG_OP, TG_TABLE_NAME;
+END $$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER journal_meta_fixed BEFORE UPDATE OR DELETE ON journal_meta
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+"""
+
+_COLUMNS = ", ".join(COLUMNS)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
+_SELECT_STATE = "SELECT stream_id, version, hash, data, checksum FROM stream_states"
+_CREATE_SCHEMA = (
+    # The schema's name reaches SQL only through the connection's search_path
+    # (postgres_connect.connect), never spliced into a statement.
+    "DO $$ BEGIN EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', "
+    "current_setting('search_path')); END $$"
+)
+_CHANNEL = "cqrs_journal"
+"""The NOTIFY channel of every journal; the payload names the schema."""
+_VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())"
+
+
+class PostgresJournal:
+    """One connection to the journal's server; reads in autocommit mode, batches in a
+    transaction of their own on the same connection."""
+
+    def __init__(self, where: PgLocator, conn: connection, journal_id: str) -> None:
+        self._where = where
+        self._conn = conn
+        self._id = journal_id
+        self._lock_key = zlib.crc32(where.schema.encode()) - (1 << 31)
+        self._listen: connection | None = None
+
+    @property
+    def journal_id(self) -> str:
+        return self._id
+
+    @property
+    def locator(self) -> str:
+        return self._where.shown
+
+    @property
+    def schema(self) -> str:
+        return self._where.schema
+
+    @property
+    def lock_keys(self) -> tuple[int, int]:
+        """The two keys of the reservation's advisory lock."""
+        return _LOCK_CLASS, self._lock_key
+
+    def local_file(self) -> None:
+        return None
+
+    def _rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+        import psycopg2
+
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        except psycopg2.Error as exc:
+            raise translate(exc, self._where) from None
+
+    def _events(
+        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[RecordedEvent]:
+        return [RecordedEvent.from_row(row) for row in self._rows(sql, params)]
+
+    def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
+        return self._events(
+            f"{_SELECT} WHERE stream_id = %s AND stream_version >= %s ORDER BY stream_version",
+            (stream_id, from_version),
+        )
+
+    def read_state(self, stream_id: str) -> StateRecord | None:
+        rows = self._rows(
+            "SELECT stream_id, version, hash, data, checksum FROM stream_states "
+            "WHERE stream_id = %s",
+            (stream_id,),
+        )
+        return intact_state(rows[0]) if rows else None
+
+    def read_tail(self, stream_id: str) -> list[RecordedEvent]:
+        # From the record's version when the stream still holds that event (a record
+        # past the stream's end must not hide its events), else from version 1.
+        return self._events(
+            f"{_SELECT} WHERE stream_id = %(s)s AND stream_version >= COALESCE(("
+            f"SELECT r.version FROM stream_states r WHERE r.stream_id = %(s)s "
+            f"AND EXISTS (SELECT 1 FROM events e WHERE e.stream_id = %(s)s "
+            "AND e.stream_version = r.version)), 1) ORDER BY stream_version",
+            {"s": stream_id},
+        )
+
+    def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
+        rows = self._rows(
+            "SELECT stream_id, version, hash, data, checksum FROM stream_states "
+            "WHERE stream_id > %s ORDER BY stream_id LIMIT %s",
+            (after, limit),
+        )
+        return [record for record in map(intact_state, rows) if record is not None]
+
+    def find_by_idempotency_key(self, key: str) -> list[RecordedEvent]:
+        return self._events(f"{_SELECT} WHERE idempotency_key = %s ORDER BY position", (key,))
+
+    def read_all(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        *,
+        stream_id: str | None = None,
+        event_type: str | None = None,
+    ) -> list[RecordedEvent]:
+        where = [f"position > %s AND {_VISIBLE}"]
+        params: list[object] = [after]
+        if stream_id is not None:
+            where.append("stream_id = %s")
+            params.append(stream_id)
+        if event_type is not None:
+            where.append("event_type = %s")
+            params.append(event_type)
+        params.append(limit)
+        return self._events(
+            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY position LIMIT %s", params
+        )
+
+    def head(self) -> int:
+        import psycopg2
+
+        try:
+            return _head(self._conn)
+        except psycopg2.Error as exc:
+            raise translate(exc, self._where) from None
+
+    def count_after(self, position: int) -> int:
+        rows = self._rows(
+            f"SELECT count(*) FROM events WHERE position > %s AND {_VISIBLE}",
+            (position,),
+        )
+        return int(rows[0][0])
+
+    def wait_for_change(self, after: int, timeout: float) -> bool:
+        """LISTEN for the writers' notices, and look at the head every _POLL seconds
+        too: a notice is lost if its writer dies between COMMIT and NOTIFY, and an event
+        held back by another open transaction becomes readable with no notice at all.
+        On a connection of its own, so that this handle can append meanwhile (from
+        another thread) without its batch's transaction mixing with the waiting."""
+        import select
+        import time
+
+        import psycopg2
+
+        deadline = time.monotonic() + timeout
+        try:
+            listener = self._listener()
+            while True:
+                if _head(listener) > after:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                select.select([listener], [], [], min(left, _POLL))
+                listener.poll()
+                listener.notifies.clear()
+        except psycopg2.Error as exc:
+            self._drop_listener()
+            raise translate(exc, self._where) from None
+
+    def _listener(self) -> connection:
+        if self._listen is None:
+            listen = connect(self._where)
+            with listen.cursor() as cur:
+                cur.execute("LISTEN cqrs_journal")
+            self._listen = listen
+        return self._listen
+
+    def _drop_listener(self) -> None:
+        if self._listen is not None:
+            try:
+                self._listen.close()
+            except Exception:
+                pass
+            self._listen = None
+
+    def batch(self) -> PostgresBatch:
+        return PostgresBatch(self)
+
+    def notify(self) -> None:
+        """Wake the followers (after a commit): best effort, they poll as well."""
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, self.schema))
+        except Exception:
+            pass
+
+    def verify_problem(self) -> str | None:
+        """None unless the events carry transaction ids this server has not handed out
+        yet: a journal restored into another cluster with pg_dump, where new events
+        would sort before old ones and readers would skip them."""
+        rows = self._rows(
+            "SELECT count(*) FROM events WHERE tx_id >= pg_snapshot_xmax(pg_current_snapshot())"
+        )
+        if rows[0][0]:
+            return (
+                "events carry transaction ids from another server (restored with "
+                "pg_dump?): move journals with `cqrs journal export | cqrs journal import`"
+            )
+        return None
+
+    def close(self) -> None:
+        self._drop_listener()
+        try:
+            self._conn.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> PostgresJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _head(conn: connection) -> int:
+    """The position of the last event readers may read (0: none yet)."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT position FROM events WHERE {_VISIBLE} ORDER BY position DESC LIMIT 1")
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+class PostgresBatch(LinkedBatch):
+    """One transaction of appends. Rows are buffered and inserted a round at a time;
+    positions are taken under the reservation lock (see the module's doc), held from
+    the first append to the end of the batch's inserts, never through COMMIT."""
+
+    def __init__(self, journal: PostgresJournal, *, own_transaction: bool = True) -> None:
+        super().__init__(journal.locator)
+        self._journal = journal
+        self._conn = journal._conn
+        self._own = own_transaction
+        self._ready = False
+        self._stream_heads = {}
+        self._reserved = False
+        self._pending: list[RecordedEvent] = []
+        self._states: dict[str, StateRecord] = {}
+        self._keys: dict[str, str] = {}
+        self._last_position = 0
+
+    # -- the transaction ------------------------------------------------------------
+
+    def __enter__(self) -> PostgresBatch:
+        if self._own:
+            self._conn.autocommit = False
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        import psycopg2
+
+        committed = False
+        try:
+            if exc_type is None:
+                try:
+                    self._flush()
+                    self._release()
+                    if self._own:
+                        self._conn.commit()
+                        committed = True
+                except psycopg2.Error as error:
+                    raise self._translate(error) from None
+        finally:
+            if self._own:
+                self._end(committed)
+        if committed and self._last_position:
+            self._journal.notify()
+
+    def _end(self, committed: bool) -> None:
+        """Back to autocommit, after a rollback unless the batch committed, with the
+        reservation lock given up whatever state the connection is in (a lost
+        connection takes the lock with it)."""
+        conn = self._conn
+        try:
+            if not committed:
+                conn.rollback()
+            conn.autocommit = True
+            if self._reserved:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_unlock(%s, %s)", self._lock())
+        except Exception:
+            pass
+        self._reserved = False
+
+    def _lock(self) -> tuple[int, int]:
+        return self._journal.lock_keys
+
+    def _prepare(self) -> None:
+        """The reservation: the lock, this transaction's id, and the next position."""
+        import psycopg2
+
+        from ..sqlitefile import busy_timeout
+
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(
+                    "SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s)",
+                    (f"{int(busy_timeout() * 1000)}ms", *self._lock()),
+                )
+                self._reserved = True
+                cur.execute("SELECT pg_current_xact_id(), last_value, is_called FROM positions")
+                _, last, called = cur.fetchone()  # type: ignore[misc]
+        except psycopg2.Error as error:
+            raise self._translate(error) from None
+        self._next_position = (last if called else last - 1) + 1
+        self._ready = True
+
+    def _release(self) -> None:
+        """Advance the position counter past this batch and give the lock up: the
+        positions are taken, the rows are in; COMMIT follows without the lock."""
+        if not self._reserved:
+            return
+        with self._conn.cursor() as cur:
+            if self._last_position:
+                cur.execute(
+                    "SELECT setval('positions', greatest(%s, (SELECT last_value FROM positions)))",
+                    (self._last_position,),
+                )
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", self._lock())
+        self._reserved = False
+
+    def _translate(self, error: BaseException) -> CqrsError:
+        constraint = getattr(getattr(error, "diag", None), "constraint_name", None)
+        if constraint in ("events_stream_version_unique", "idempotency_keys_pkey"):
+            return _conflict(error)
+        if constraint == "events_event_id_unique":
+            detail = getattr(getattr(error, "diag", None), "message_detail", None) or ""
+            return StorageError(
+                f"{self._journal.locator}: append refused: event_id stored already ({detail})"
+            )
+        return translate(error, self._journal._where)
+
+    # -- reads inside the batch (they see its own appends) --------------------------
+
+    def _flush(self) -> None:
+        """Insert the buffered rows, keys and state records; forget this round's stream
+        versions."""
+        from psycopg2.extras import execute_values
+
+        cur = self._conn.cursor()
+        try:
+            if self._pending:
+                execute_values(
+                    cur,
+                    f"INSERT INTO events ({_COLUMNS}) VALUES %s",
+                    self._pending,
+                    page_size=_PAGE,
+                )
+                self._last_position = self._pending[-1].position
+                self._pending = []
+            if self._keys:
+                execute_values(
+                    cur,
+                    "INSERT INTO idempotency_keys (key, stream_id) VALUES %s",
+                    list(self._keys.items()),
+                    page_size=_PAGE,
+                )
+                self._keys = {}
+            if self._states:
+                execute_values(
+                    cur,
+                    "INSERT INTO stream_states "
+                    "(stream_id, version, hash, data, checksum) VALUES %s "
+                    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+                    "hash = excluded.hash, data = excluded.data, checksum = excluded.checksum",
+                    [(*r, state_checksum(r)) for r in self._states.values()],
+                    page_size=_PAGE,
+                )
+                self._states = {}
+        finally:
+            cur.close()
+        self._versions.clear()
+
+    def _query(self, sql: str, params: Sequence[object] | Mapping[str, object]) -> list[tuple]:  # type: ignore[type-arg]
+        import psycopg2
+
+        try:
+            self._flush()
+            with self._conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        except psycopg2.Error as error:
+            raise self._translate(error) from None
+
+    def stream_version(self, stream_id: str) -> int:
+        if stream_id in self._versions:
+            return self._versions[stream_id]
+        rows = self._query(
+            "SELECT stream_version, hash FROM events WHERE stream_id = %s "
+            "ORDER BY stream_version DESC LIMIT 1",
+            (stream_id,),
+        )
+        version, head = (int(rows[0][0]), rows[0][1]) if rows else (0, GENESIS)
+        self._versions[stream_id] = version
+        self._stream_heads[stream_id] = head  # type: ignore[index]
+        return version
+
+    def read_streams(
+        self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        unique = list(dict.fromkeys(stream_ids))
+        firsts = [from_versions.get(s, 1) if from_versions else 1 for s in unique]
+        found: dict[str, list[RecordedEvent]] = {}
+        for row in self._query(
+            f"SELECT {', '.join('e.' + c for c in COLUMNS)} FROM events e "
+            "JOIN unnest(%s::text[], %s::bigint[]) AS w(stream, first) "
+            "ON e.stream_id = w.stream AND e.stream_version >= w.first "
+            "ORDER BY e.stream_id, e.stream_version",
+            (unique, firsts),
+        ):
+            event = RecordedEvent.from_row(row)
+            found.setdefault(event.stream_id, []).append(event)
+        heads = self._stream_heads
+        assert heads is not None
+        for stream_id, first in zip(unique, firsts, strict=True):
+            events = found.get(stream_id)
+            if events:
+                self._versions[stream_id] = events[-1].stream_version
+                heads[stream_id] = events[-1].hash
+            elif first <= 1:
+                self._versions[stream_id] = 0
+                heads[stream_id] = GENESIS
+        return found
+
+    def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
+        found: dict[str, StateRecord] = {}
+        for row in self._query(
+            "SELECT stream_id, version, hash, data, checksum FROM stream_states "
+            "WHERE stream_id = ANY(%s)",
+            (list(dict.fromkeys(stream_ids)),),
+        ):
+            record = intact_state(row)
+            if record is not None:
+                found[record.stream_id] = record
+        return found
+
+    def save_state(self, record: StateRecord) -> None:
+        self._states[record.stream_id] = record
+
+    def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        found: dict[str, list[RecordedEvent]] = {}
+        for row in self._query(
+            f"SELECT {_COLUMNS} FROM events WHERE idempotency_key = ANY(%s) ORDER BY position",
+            (list(dict.fromkeys(keys)),),
+        ):
+            event = RecordedEvent.from_row(row)
+            assert event.idempotency_key is not None
+            found.setdefault(event.idempotency_key, []).append(event)
+        return found
+
+    def _buffer(self, events: list[RecordedEvent]) -> None:
+        self._pending += events
+        for event in events:
+            key = event.idempotency_key
+            if key is not None and key not in self._keys:
+                self._keys.setdefault(key, event.stream_id)
+
+
+def _conflict(error: BaseException) -> WrongExpectedVersion:
+    """A unique violation at insert as the contract's conflict: another writer
+    committed the same stream version (or used the same key) first."""
+    import re
+
+    detail = getattr(getattr(error, "diag", None), "message_detail", None) or ""
+    found = re.search(r"=\((.*), (\d+)\) already exists", detail)
+    if found:
+        version = int(found.group(2))
+        return WrongExpectedVersion(found.group(1), version - 1, version)
+    conflict = WrongExpectedVersion("", 0, 0)
+    conflict.args = ("another writer used the same idempotency key at the same time: retry",)
+    return conflict
+
+
+class PostgresBackend:
+    """Journals on a PostgreSQL server: a locator is a postgresql:// URI."""
+
+    def _connect(self, locator: str) -> tuple[PgLocator, connection]:
+        where = parse(locator)
+        return where, connect(where)
+
+    def _state(self, where: PgLocator, conn: connection) -> str | None:
+        """The journal id at `where`, or None if its schema holds no journal yet;
+        StorageError if it holds something else, or a journal of a newer version."""
+        import psycopg2
+
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass('journal_meta'), to_regclass('events')")
+                meta, events = cur.fetchone()  # type: ignore[misc]
+                if meta is None:
+                    if events is not None:
+                        raise StorageError(
+                            f"{where.shown}: schema {where.schema!r} holds an events table "
+                            "that is not a cqrs journal's"
+                        )
+                    return None
+                cur.execute("SELECT key, value FROM journal_meta")
+                meta_rows = dict(cur.fetchall())
+        except psycopg2.Error as exc:
+            raise translate(exc, where) from None
+        if meta_rows.get("format") != "cqrs journal" or "journal_id" not in meta_rows:
+            raise StorageError(f"{where.shown}: schema {where.schema!r} is not a cqrs journal")
+        if int(meta_rows.get("schema_version", "0")) > SCHEMA_VERSION:
+            raise StorageError(
+                f"{where.shown}: the journal is of a newer cqrs (schema version "
+                f"{meta_rows['schema_version']}); upgrade cqrs"
+            )
+        return str(meta_rows["journal_id"])
+
+    def exists(self, locator: str) -> bool:
+        where, conn = self._connect(locator)
+        try:
+            return self._state(where, conn) is not None
+        finally:
+            conn.close()
+
+    def find(self, locator: str) -> PostgresJournal | None:
+        where, conn = self._connect(locator)
+        journal_id = self._state(where, conn)
+        if journal_id is None:
+            conn.close()
+            return None
+        return PostgresJournal(where, conn, journal_id)
+
+    def open(self, locator: str) -> PostgresJournal:
+        where, conn = self._connect(locator)
+        journal_id = self._state(where, conn)
+        if journal_id is None:
+            journal_id = self._create(where, conn, None, None)[0]
+        return PostgresJournal(where, conn, journal_id)
+
+    def create_from(self, locator: str, journal_id: str, fill: Fill) -> int:
+        where, conn = self._connect(locator)
+        try:
+            if self._state(where, conn) is not None:
+                raise UsageError(f"{where.shown}: a journal exists here already")
+            return self._create(where, conn, journal_id, fill)[1]
+        finally:
+            conn.close()
+
+    def _create(
+        self, where: PgLocator, conn: connection, journal_id: str | None, fill: Fill | None
+    ) -> tuple[str, int]:
+        """The schema, its tables and the journal's id in one transaction (DDL is
+        transactional here), with `fill` in it too for an import: all or nothing.
+        Two creators racing are serialised by an advisory lock; the second finds the
+        journal made and uses it (or, for an import, is refused)."""
+        import psycopg2
+
+        from ..ids import new_uuid
+
+        stored = 0
+        conn.autocommit = False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, 0))
+            found = self._state(where, conn)
+            if found is not None:
+                if fill is not None:
+                    raise UsageError(f"{where.shown}: a journal exists here already")
+                conn.rollback()
+                return found, 0
+            made = journal_id or new_uuid()
+            with conn.cursor() as cur:
+                cur.execute(_CREATE_SCHEMA)
+                cur.execute(_DDL)
+                cur.execute(
+                    "INSERT INTO journal_meta (key, value) VALUES "
+                    "('format', 'cqrs journal'), ('schema_version', %s), ('journal_id', %s)",
+                    (str(SCHEMA_VERSION), made),
+                )
+            if fill is not None:
+                journal = PostgresJournal(where, conn, made)
+                with PostgresBatch(journal, own_transaction=False) as batch:
+                    stored = fill(batch)
+            conn.commit()
+            return made, stored
+        except psycopg2.Error as exc:
+            conn.rollback()
+            raise translate(exc, where) from None
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.autocommit = True
+
+
+BACKEND = PostgresBackend()
