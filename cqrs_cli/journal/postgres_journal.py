@@ -110,6 +110,26 @@ _CREATE_SCHEMA = (
     "DO $$ BEGIN EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', "
     "current_setting('search_path')); END $$"
 )
+_RESERVE = (
+    "SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s); "
+    "SELECT last_value, is_called FROM positions, pg_current_xact_id()"
+)
+_FLUSH = (
+    "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, "
+    "schema_version, data, recorded_at, command_id, idempotency_key, correlation_id, "
+    "prev_hash, hash) SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], "
+    "%s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[]); "
+    "INSERT INTO idempotency_keys (key, stream_id) SELECT * FROM unnest(%s::text[], %s::text[]); "
+    "INSERT INTO stream_states (stream_id, version, hash, data, checksum) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[]) "
+    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+    "hash = excluded.hash, data = excluded.data, checksum = excluded.checksum"
+)
+_FLUSH_AND_RELEASE = (
+    _FLUSH + "; SELECT setval('positions', greatest(%s, (SELECT last_value FROM positions))); "
+    "SELECT pg_advisory_unlock(%s, %s)"
+)
 _CHANNEL = "cqrs_journal"
 """The NOTIFY channel of every journal; the payload names the schema."""
 _VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())"
@@ -355,8 +375,7 @@ class PostgresBatch(LinkedBatch):
         try:
             if exc_type is None:
                 try:
-                    self._flush()
-                    self._release()
+                    self._flush(release=True)
                     if self._own:
                         self._conn.commit()
                         committed = True
@@ -388,38 +407,21 @@ class PostgresBatch(LinkedBatch):
         return self._journal.lock_keys
 
     def _prepare(self) -> None:
-        """The reservation: the lock, this transaction's id, and the next position."""
+        """The reservation, in one round trip: the lock, this transaction's id, and
+        the next position."""
         import psycopg2
 
         from ..sqlitefile import busy_timeout
 
         try:
             with self._conn.cursor() as cur:
-                cur.execute(
-                    "SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s)",
-                    (f"{int(busy_timeout() * 1000)}ms", *self._lock()),
-                )
-                self._reserved = True
-                cur.execute("SELECT pg_current_xact_id(), last_value, is_called FROM positions")
-                _, last, called = cur.fetchone()  # type: ignore[misc]
+                self._reserved = True  # whatever happens next, unlock at the end
+                cur.execute(_RESERVE, (f"{int(busy_timeout() * 1000)}ms", *self._lock()))
+                last, called = cur.fetchone()  # type: ignore[misc]
         except psycopg2.Error as error:
             raise self._translate(error) from None
         self._next_position = (last if called else last - 1) + 1
         self._ready = True
-
-    def _release(self) -> None:
-        """Advance the position counter past this batch and give the lock up: the
-        positions are taken, the rows are in; COMMIT follows without the lock."""
-        if not self._reserved:
-            return
-        with self._conn.cursor() as cur:
-            if self._last_position:
-                cur.execute(
-                    "SELECT setval('positions', greatest(%s, (SELECT last_value FROM positions)))",
-                    (self._last_position,),
-                )
-            cur.execute("SELECT pg_advisory_unlock(%s, %s)", self._lock())
-        self._reserved = False
 
     def _translate(self, error: BaseException) -> CqrsError:
         constraint = getattr(getattr(error, "diag", None), "constraint_name", None)
@@ -434,43 +436,36 @@ class PostgresBatch(LinkedBatch):
 
     # -- reads inside the batch (they see its own appends) --------------------------
 
-    def _flush(self) -> None:
-        """Insert the buffered rows, keys and state records; forget this round's stream
-        versions."""
-        from psycopg2.extras import execute_values
-
-        cur = self._conn.cursor()
-        try:
-            if self._pending:
-                execute_values(
-                    cur,
-                    f"INSERT INTO events ({_COLUMNS}) VALUES %s",
-                    self._pending,
-                    page_size=_PAGE,
-                )
-                self._last_position = self._pending[-1].position
-                self._pending = []
-            if self._keys:
-                execute_values(
-                    cur,
-                    "INSERT INTO idempotency_keys (key, stream_id) VALUES %s",
-                    list(self._keys.items()),
-                    page_size=_PAGE,
-                )
-                self._keys = {}
-            if self._states:
-                execute_values(
-                    cur,
-                    "INSERT INTO stream_states "
-                    "(stream_id, version, hash, data, checksum) VALUES %s "
-                    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
-                    "hash = excluded.hash, data = excluded.data, checksum = excluded.checksum",
-                    [(*r, state_checksum(r)) for r in self._states.values()],
-                    page_size=_PAGE,
-                )
-                self._states = {}
-        finally:
-            cur.close()
+    def _flush(self, release: bool = False) -> None:
+        """Insert the buffered rows, keys and state records (all in one statement, each
+        as arrays of columns); with `release`, also advance the position counter past
+        the batch and give the reservation up, in the same round trip: the positions
+        are taken and the rows are in, and COMMIT follows without the lock. Forgets
+        this round's stream versions."""
+        release = release and self._reserved
+        if self._pending or self._keys or self._states or release:
+            pending = self._pending
+            if pending:
+                self._last_position = pending[-1].position
+            nothing: tuple[object, ...] = ()
+            columns = list(zip(*pending, strict=True)) if pending else [nothing] * len(COLUMNS)
+            states = [(*r, state_checksum(r)) for r in self._states.values()]
+            state_columns = list(zip(*states, strict=True)) if states else [nothing] * 5
+            params = [
+                *map(list, columns),
+                list(self._keys),
+                list(self._keys.values()),
+                *map(list, state_columns),
+            ]
+            with self._conn.cursor() as cur:
+                if release:
+                    cur.execute(_FLUSH_AND_RELEASE, [*params, self._last_position, *self._lock()])
+                    self._reserved = False
+                else:
+                    cur.execute(_FLUSH, params)
+            self._pending = []
+            self._keys = {}
+            self._states = {}
         self._versions.clear()
 
     def _query(self, sql: str, params: Sequence[object] | Mapping[str, object]) -> list[tuple]:  # type: ignore[type-arg]
@@ -576,7 +571,18 @@ def _conflict(error: BaseException) -> WrongExpectedVersion:
 class PostgresBackend:
     """Journals on a PostgreSQL server: a locator is a postgresql:// URI."""
 
+    def __init__(self) -> None:
+        self._spare: tuple[str, PgLocator, connection] | None = None
+        """The connection of the last `exists`, kept for the `open` that usually
+        follows it (a write asks whether the journal exists before it decides): one
+        connection per command, not two."""
+
     def _connect(self, locator: str) -> tuple[PgLocator, connection]:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            if spare[0] == locator and not spare[2].closed:
+                return spare[1], spare[2]
+            spare[2].close()
         where = parse(locator)
         return where, connect(where)
 
@@ -587,17 +593,25 @@ class PostgresBackend:
 
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass('journal_meta'), to_regclass('events')")
-                meta, events = cur.fetchone()  # type: ignore[misc]
-                if meta is None:
-                    if events is not None:
+                # One round trip when the journal is there (every command but the
+                # first); inside a transaction (creating one), a savepoint keeps the
+                # missing table's error from aborting it.
+                inside = not conn.autocommit
+                try:
+                    if inside:
+                        cur.execute("SAVEPOINT journal_state")
+                    cur.execute("SELECT key, value FROM journal_meta")
+                    meta_rows = dict(cur.fetchall())
+                except psycopg2.errors.UndefinedTable:
+                    if inside:
+                        cur.execute("ROLLBACK TO SAVEPOINT journal_state")
+                    cur.execute("SELECT to_regclass('events')")
+                    if cur.fetchone() != (None,):
                         raise StorageError(
                             f"{where.shown}: schema {where.schema!r} holds an events table "
                             "that is not a cqrs journal's"
-                        )
+                        ) from None
                     return None
-                cur.execute("SELECT key, value FROM journal_meta")
-                meta_rows = dict(cur.fetchall())
         except psycopg2.Error as exc:
             raise translate(exc, where) from None
         if meta_rows.get("format") != "cqrs journal" or "journal_id" not in meta_rows:
@@ -612,9 +626,12 @@ class PostgresBackend:
     def exists(self, locator: str) -> bool:
         where, conn = self._connect(locator)
         try:
-            return self._state(where, conn) is not None
-        finally:
+            found = self._state(where, conn) is not None
+        except BaseException:
             conn.close()
+            raise
+        self._spare = (locator, where, conn)
+        return found
 
     def find(self, locator: str) -> PostgresJournal | None:
         where, conn = self._connect(locator)
