@@ -166,3 +166,21 @@ def test_a_failed_catch_up_is_logged_and_reads_stop_waiting_for_it(
     assert session.wait_for_catch_ups(30.0)
     assert checkpoint(store / "projection.db") == 3
     assert status(str(store / "projection.db")).last_outcome == "ok"
+
+
+@pytest.mark.usefixtures("catch_up")
+def test_a_write_for_which_no_thread_can_be_started_stands_and_frees_the_lock(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    commands = CommandService(store)
+    with monkeypatch.context() as patched:
+        patched.setattr(threading.Thread, "start", refuse)
+        result = commands.create_item("Item1")
+    assert (result.outcome, result.position) == ("created", 1)
+    # The lock was given back: the next write's catch-up runs.
+    commands.create_item("Item2")
+    assert session.wait_for_catch_ups(30.0)
+    assert checkpoint(store / "projection.db") == 2

@@ -59,7 +59,15 @@ def after_write(paths: StorePaths, position: int) -> None:
     with _guard:
         _threads.add(thread)
         _register_exit_wait()
-    thread.start()
+    try:
+        thread.start()
+    except BaseException:
+        # No thread to be had: give the lock back, or no catch-up could ever run again
+        # while this process lives.
+        with _guard:
+            _threads.discard(thread)
+        release(fd)
+        raise
 
 
 def _run(paths: StorePaths, fd: int, key: str) -> None:
