@@ -32,7 +32,11 @@ def _bindir() -> Path | None:
         if (folder / "initdb").exists():
             return folder
     initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
+    if initdb:
+        return Path(initdb).parent
+    # Debian keeps the server's binaries off PATH, one folder per major version.
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
 
 
 def unavailable(reason: str) -> None:
