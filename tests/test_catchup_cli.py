@@ -6,6 +6,7 @@ and nothing about the write depends on it."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -204,3 +205,33 @@ def test_starting_a_catch_up_costs_the_write_milliseconds_at_most(store: Path) -
     # Measured here at about 0.5 ms (a lock try and one posix_spawn); generous for a
     # machine shared with other test runs.
     assert sorted(spent)[2] < 0.02, spent
+
+
+def test_from_the_cqrs_command_the_catch_up_waits_for_the_writer_to_exit(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cqrs_cli.paths import StorePaths
+    from cqrs_cli.sync.trigger import after_write
+
+    CommandService(store, catch_up=False).create_item("Item1")
+    monkeypatch.setattr(trigger, "defer_to_exit", True)  # as cli/main.py sets it
+    assert after_write(StorePaths.resolve(home=str(store))) is not None
+    time.sleep(0.5)
+    # This "writer" has not exited: its catch-up has not started Python yet.
+    assert not (store / "projection.db").exists()
+    assert json.loads(cli_status(store))["catch_up"]["running"] is True
+    # reap() closes the pipe's end, as the writer's exit does: the catch-up goes on.
+    assert trigger.reap() == [0]
+    assert checkpoint(store / "projection.db") == 1
+
+
+def cli_status(store: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "cqrs_cli", "status", "--json"],
+        env={**os.environ, "CQRS_HOME": str(store)},
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=True,
+    )
+    return result.stdout

@@ -84,4 +84,7 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ..sync import trigger
+
+    trigger.defer_to_exit = True  # this process ends when the command returns
     sys.exit(run(sys.argv[1:] if argv is None else argv))
