@@ -3,8 +3,9 @@
 Every caller (the write side, sync, the read side's status and time travel, the journal
 tools, the CLI) holds a `Journal` opened by `journal.locator` and uses nothing else; a
 backend is one module that implements these protocols and one line in the locator.
-Backends today: `sqlite_journal` (one local file, the default) and `memory_journal`
-(in-process, for the Python API and fast tests). tests/contract/ holds the behaviour
+Backends today: `sqlite_journal` (one local file, the default), `postgres_journal` (a
+server, for many writers on many hosts) and `memory_journal` (in-process, for the Python
+API and fast tests). tests/contract/ holds the behaviour
 every backend must show, written once and run against each.
 
 The contract
@@ -28,11 +29,13 @@ Positions and read order.
     allowed. `read_all(after=P)` returns events in position order, and a reader that has
     seen position P never later sees a new event with a position at or below P: readers
     checkpoint at the last position they saw and ask for what comes after it. (SQLite
-    gives this by serialising writers; a server backend must give it by design, e.g. by
-    assigning positions at commit or reading only below the oldest open transaction.)
+    gives this by serialising writers; PostgreSQL by handing out positions with
+    transaction ids and reading only below the oldest open transaction.)
 The hash chain.
-    Each event's `hash` covers its content and the previous event's hash (journal/chain.py);
-    the first event's `prev_hash` is GENESIS. A backend stores both as given.
+    Each event's `hash` covers its content and `prev_hash`: the hash of the journal's
+    previous event (a backend with one writer at a time) or of its stream's previous
+    event (concurrent writers), GENESIS for the first (journal/chain.py). A backend
+    stores both as given, and verify and import accept either link.
 State records.
     Beside its events a journal keeps, per stream, at most one `StateRecord`: the
     stream's state as of one of its events, encoded by the domain, saved by the write

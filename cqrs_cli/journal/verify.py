@@ -76,6 +76,13 @@ def verify(journal: Journal, progress: Callable[[int, int], None] | None = None)
             raise JournalFault(path, None, problem)
         report.checks.append("schema: markers, tables and append-only triggers present")
     report.journal_id = journal.journal_id
+    # A server journal's own check (PostgreSQL: transaction ids from another cluster).
+    server_check = getattr(journal, "verify_problem", None)
+    if server_check is not None:
+        problem = server_check()
+        if problem is not None:
+            raise JournalFault(path, None, problem)
+        report.checks.append("transaction ids: all handed out by this server")
 
     total = journal.head()
     faults: list[tuple[int, str]] = []
