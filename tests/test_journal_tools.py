@@ -56,7 +56,8 @@ def test_verify_passes_on_a_clean_journal_and_lists_its_checks(
         "SQLite integrity check: ok",
         "schema: markers, tables and append-only triggers present",
         "events: 6, positions strictly increasing up to 6",
-        "hash chain: every event linked to the one before it (in the journal or in its item), and unedited",
+        "hash chain: every event linked to the one before it (in the journal or in its "
+        "item), and unedited",
         "stream versions: 1, 2, 3 ... in position order, 3 streams",
         "state records: 0, each the fold of its stream's events",
     ]
