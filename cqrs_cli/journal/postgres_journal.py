@@ -49,7 +49,8 @@ SCHEMA_VERSION = 1
 _LOCK_CLASS = 0x63717273  # "cqrs": the first key of the journal's advisory locks
 _POLL = 0.25
 """Seconds between two looks at the head while a follower waits (besides notices)."""
-_PAGE = 1000
+_FILL_ROWS = 5000
+"""Rows an import buffers before it inserts them (memory stays bounded)."""
 
 _DDL = """
 CREATE TABLE journal_meta (
@@ -348,7 +349,9 @@ class PostgresBatch(LinkedBatch):
     positions are taken under the reservation lock (see the module's doc), held from
     the first append to the end of the batch's inserts, never through COMMIT."""
 
-    def __init__(self, journal: PostgresJournal, *, own_transaction: bool = True) -> None:
+    def __init__(
+        self, journal: PostgresJournal, *, own_transaction: bool = True, fresh: bool = False
+    ) -> None:
         super().__init__(journal.locator)
         self._journal = journal
         self._conn = journal._conn
@@ -360,6 +363,10 @@ class PostgresBatch(LinkedBatch):
         self._states: dict[str, StateRecord] = {}
         self._keys: dict[str, str] = {}
         self._last_position = 0
+        self._known: dict[str, tuple[int, str]] | None = {} if fresh else None
+        """For a batch that fills a new journal (an import): every stream's version and
+        last hash, all of them known here, so no stream is looked up on the server
+        (a round trip per event made an import a thousand times slower)."""
 
     # -- the transaction ------------------------------------------------------------
 
@@ -482,6 +489,11 @@ class PostgresBatch(LinkedBatch):
     def stream_version(self, stream_id: str) -> int:
         if stream_id in self._versions:
             return self._versions[stream_id]
+        if self._known is not None:
+            version, head = self._known.get(stream_id, (0, GENESIS))
+            self._versions[stream_id] = version
+            self._stream_heads[stream_id] = head  # type: ignore[index]
+            return version
         rows = self._query(
             "SELECT stream_version, hash FROM events WHERE stream_id = %s "
             "ORDER BY stream_version DESC LIMIT 1",
@@ -547,10 +559,26 @@ class PostgresBatch(LinkedBatch):
 
     def _buffer(self, events: list[RecordedEvent]) -> None:
         self._pending += events
+        known = self._known
         for event in events:
             key = event.idempotency_key
             if key is not None and key not in self._keys:
                 self._keys.setdefault(key, event.stream_id)
+            if known is not None:
+                known[event.stream_id] = (event.stream_version, event.hash)
+        if known is not None and len(self._pending) >= _FILL_ROWS:
+            self._flush_rows()
+
+    def _flush_rows(self) -> None:
+        """A flush in the middle of a fill: its rows, keeping the round's versions."""
+        import psycopg2
+
+        versions = dict(self._versions)
+        try:
+            self._flush()
+        except psycopg2.Error as error:
+            raise self._translate(error) from None
+        self._versions.update(versions)
 
 
 def _conflict(error: BaseException) -> WrongExpectedVersion:
@@ -690,7 +718,7 @@ class PostgresBackend:
                 )
             if fill is not None:
                 journal = PostgresJournal(where, conn, made)
-                with PostgresBatch(journal, own_transaction=False) as batch:
+                with PostgresBatch(journal, own_transaction=False, fresh=True) as batch:
                     stored = fill(batch)
             conn.commit()
             return made, stored
