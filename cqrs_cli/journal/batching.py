@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from ..errors import StorageError, WrongExpectedVersion
 from .chain import GENESIS, event_hash
-from .records import AppendResult, RecordedEvent
+from .records import AppendResult, RecordedEvent, intact_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from .base import Journal
     from .chain import EventHash
-    from .records import AppendMetadata, NewEvent
+    from .records import AppendMetadata, NewEvent, StateRecord
 
 _row = RecordedEvent.from_row
 
@@ -154,3 +154,22 @@ def append_once(
         opened.stream_version(stream_id)
         recorded = opened.append(stream_id, expected_version, events, metadata)
     return AppendResult(recorded, already_applied=False)
+
+
+def intact_records(rows: Iterable[tuple[object, ...]]) -> dict[str, StateRecord]:
+    """The intact state records among stored rows, by stream (a damaged one is none)."""
+    found: dict[str, StateRecord] = {}
+    for row in rows:
+        record = intact_state(row)
+        if record is not None:
+            found[record.stream_id] = record
+    return found
+
+
+def events_by_key(events: Iterable[RecordedEvent]) -> dict[str, list[RecordedEvent]]:
+    """Events found by their idempotency keys, grouped by key, in the order given."""
+    found: dict[str, list[RecordedEvent]] = {}
+    for event in events:
+        assert event.idempotency_key is not None
+        found.setdefault(event.idempotency_key, []).append(event)
+    return found

@@ -32,7 +32,7 @@ from __future__ import annotations
 import zlib
 
 from ..errors import CqrsError, StorageError, UsageError, WrongExpectedVersion
-from .batching import LinkedBatch
+from .batching import LinkedBatch, events_by_key, intact_records
 from .chain import GENESIS
 from .postgres_connect import PgLocator, connect, parse, translate
 from .records import COLUMNS, RecordedEvent, StateRecord, intact_state, state_checksum
@@ -532,30 +532,21 @@ class PostgresBatch(LinkedBatch):
         return found
 
     def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
-        found: dict[str, StateRecord] = {}
-        for row in self._query(
-            "SELECT stream_id, version, hash, data, checksum FROM stream_states "
-            "WHERE stream_id = ANY(%s)",
-            (list(dict.fromkeys(stream_ids)),),
-        ):
-            record = intact_state(row)
-            if record is not None:
-                found[record.stream_id] = record
-        return found
+        return intact_records(
+            self._query(
+                f"{_SELECT_STATE} WHERE stream_id = ANY(%s)", (list(dict.fromkeys(stream_ids)),)
+            )
+        )
 
     def save_state(self, record: StateRecord) -> None:
         self._states[record.stream_id] = record
 
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-        found: dict[str, list[RecordedEvent]] = {}
-        for row in self._query(
-            f"SELECT {_COLUMNS} FROM events WHERE idempotency_key = ANY(%s) ORDER BY position",
+        rows = self._query(
+            f"{_SELECT} WHERE idempotency_key = ANY(%s) ORDER BY position",
             (list(dict.fromkeys(keys)),),
-        ):
-            event = RecordedEvent.from_row(row)
-            assert event.idempotency_key is not None
-            found.setdefault(event.idempotency_key, []).append(event)
-        return found
+        )
+        return events_by_key(map(RecordedEvent.from_row, rows))
 
     def _buffer(self, events: list[RecordedEvent]) -> None:
         self._pending += events

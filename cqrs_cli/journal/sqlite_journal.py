@@ -30,7 +30,7 @@ from ..sqlitefile import (
     rollback_quietly,
     translate,
 )
-from .batching import LinkedBatch
+from .batching import LinkedBatch, events_by_key, intact_records
 from .chain import GENESIS, bulk_event_hash, event_hash
 from .records import COLUMNS, RecordedEvent, StateRecord, intact_state, state_checksum
 
@@ -670,15 +670,14 @@ class JournalBatch(LinkedBatch):
     def read_states(self, stream_ids: Sequence[str]) -> dict[str, StateRecord]:
         """The state records of those streams that have one; starts a new round."""
         self.flush()
-        found: dict[str, StateRecord] = {}
         unique = list(dict.fromkeys(stream_ids))
+        found: dict[str, StateRecord] = {}
         for start in range(0, len(unique), _MAX_PARAMS):
             chunk = unique[start : start + _MAX_PARAMS]
             marks = ",".join("?" * len(chunk))
-            for row in self._select(f"{_SELECT_STATE} WHERE stream_id IN ({marks})", chunk):
-                record = intact_state(row)
-                if record is not None:
-                    found[record.stream_id] = record
+            found |= intact_records(
+                self._select(f"{_SELECT_STATE} WHERE stream_id IN ({marks})", chunk)
+            )
         return found
 
     def save_state(self, record: StateRecord) -> None:
@@ -687,11 +686,9 @@ class JournalBatch(LinkedBatch):
     def find_by_idempotency_keys(self, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
         """The events appended under each key that was used (this batch included)."""
         self.flush()
-        found: dict[str, list[RecordedEvent]] = {}
-        for event in self._select_in("idempotency_key", list(dict.fromkeys(keys)), "position"):
-            assert event.idempotency_key is not None
-            found.setdefault(event.idempotency_key, []).append(event)
-        return found
+        return events_by_key(
+            self._select_in("idempotency_key", list(dict.fromkeys(keys)), "position")
+        )
 
     def _buffer(self, events: list[RecordedEvent]) -> None:
         self._pending += events
