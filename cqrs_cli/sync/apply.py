@@ -96,8 +96,9 @@ def _ignore(point: str) -> None:
 
 def _all_in_sql(views: Sequence[View], checkpoints: dict[str, int]) -> bool:
     """Every view can apply a range in SQL, and they are all at the same checkpoint (a
-    range is applied to all of them at once; views apart are rare: a view added or
-    rebuilt since, or another sync's batch that some views had already)."""
+    range is applied to all of them at once). Sync moves every view's checkpoint
+    together, so views apart are a projection something else left so; the Python way,
+    which gives each view the events above its own checkpoint, brings them level."""
     return all(view.apply_range is not None for view in views) and (
         len(set(checkpoints.values())) == 1
     )

@@ -4,9 +4,8 @@ A view is one module of this package that builds a `View`: its name, its version
 it whenever its tables or the way events map onto them change: the next sync rebuilds
 the projection, saying why), how to create and drop its tables, how to apply a batch of
 events incrementally, and optionally how to build itself in bulk and how to apply a
-range of events in SQL (a large catch-up). Sync keeps one
-checkpoint per view and moves it only in the transaction that applied the view's rows
-(docs/architecture.md, Sync).
+range of events in SQL (a large catch-up). Sync keeps one checkpoint per view and moves
+it only in the transaction that applied the view's rows (docs/architecture.md, Sync).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The items view: the current state of every item, deleted ones included (flagged).
 
 `next_item_row` is the one fold of an item's read-model state: the incremental apply
-below and time travel (read/time_travel.py) both use it. The bulk SQL (`_BUILD`) is
-the one deliberate second expression of it, for speed; tests/test_sync_properties.py
-holds the two to the same projection.
+below and time travel (read/time_travel.py) both use it. The SQL of the bulk build
+(`_BUILD`) and of a catch-up's range (`_FROM_HISTORY`) are the deliberate second
+expressions of it, for speed; tests/test_sync_properties.py and tests/test_sync_paths.py
+hold them to the same projection.
 """
 
 from __future__ import annotations
