@@ -167,11 +167,21 @@ class PostgresJournal:
     def local_file(self) -> None:
         return None
 
+    def _connection(self) -> connection:
+        """The journal's connection, or a new one if the server broke the last (a
+        restart, a crash): the call that found it broken failed (exit 6: retry), and a
+        handle that lives on (a CommandService, a follower) goes on with its next call
+        instead of failing for ever. A connection closed on purpose stays closed."""
+        if self._conn.closed == 2:
+            self._drop_listener()
+            self._conn = connect(self._where)
+        return self._conn
+
     def _rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple]:  # type: ignore[type-arg]
         import psycopg2
 
         try:
-            with self._conn.cursor() as cur:
+            with self._connection().cursor() as cur:
                 cur.execute(sql, params)
                 return cur.fetchall()
         except psycopg2.Error as exc:
@@ -243,7 +253,7 @@ class PostgresJournal:
         import psycopg2
 
         try:
-            return _head(self._conn)
+            return _head(self._connection())
         except psycopg2.Error as exc:
             raise translate(exc, self._where) from None
 
@@ -354,7 +364,7 @@ class PostgresBatch(LinkedBatch):
     ) -> None:
         super().__init__(journal.locator)
         self._journal = journal
-        self._conn = journal._conn
+        self._conn = journal._connection()
         self._own = own_transaction
         self._ready = False
         self._stream_heads = {}
@@ -624,8 +634,13 @@ class PostgresBackend:
                 except psycopg2.errors.UndefinedTable:
                     if inside:
                         cur.execute("ROLLBACK TO SAVEPOINT journal_state")
-                    cur.execute("SELECT to_regclass('events')")
-                    if cur.fetchone() != (None,):
+                    cur.execute("SELECT to_regclass('events'), to_regclass('journal_meta')")
+                    events_table, meta_table = cur.fetchone()  # type: ignore[misc]
+                    if meta_table is not None:
+                        # Another writer's creation committed between the two looks
+                        # (a first write racing others): it is a journal now.
+                        return self._state(where, conn)
+                    if events_table is not None:
                         raise StorageError(
                             f"{where.shown}: schema {where.schema!r} holds an events table "
                             "that is not a cqrs journal's"
