@@ -139,6 +139,15 @@ def stopped_sync(stopped: SyncInterrupted, command: str = "the same command") ->
     return f"{report}; a re-run resumes from {report.end}"
 
 
+def outage_line(message: str) -> None:
+    """A follower's journal lost or back (sync/runner.py, Outage), on stderr even with
+    -q: a follower that stops applying must say why, in its service's log."""
+    from ..text import printable
+
+    sys.stderr.write(f"cqrs: {printable(message)}\n")
+    sys.stderr.flush()
+
+
 def check_poll(poll: float) -> None:
     """--poll of the commands that follow the journal (sync, events)."""
     from ..errors import UsageError
@@ -181,7 +190,7 @@ def run_sync(*, rebuild: bool, follow: bool, batch_size: int, poll: float, as_js
                 report(syncer.run(rebuild=True))
             output.note("Following the journal; Ctrl-C to stop.")
             stop_on_sigterm()
-            syncer.follow(report, poll_interval=poll)
+            syncer.follow(report, poll_interval=poll, on_outage=outage_line)
         except SyncInterrupted as stopped:
             if stopped.complete:
                 # Interrupted after its last commit: the sync is done.

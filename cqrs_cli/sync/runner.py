@@ -18,7 +18,7 @@ import os
 import sqlite3
 import time
 
-from ..errors import UsageError
+from ..errors import UnavailableError, UsageError
 from ..projection.store import ProjectionStore
 from ..record import Record, set_field
 from ..sqlitefile import rollback_quietly, translate
@@ -361,29 +361,91 @@ class Syncer:
         *,
         poll_interval: float = 0.2,
         should_stop: Callable[[], bool] = lambda: False,
+        on_outage: Callable[[str], None] | None = None,
     ) -> None:
         """Sync now, then again as soon as the journal grows, until `should_stop()` or
         KeyboardInterrupt. Idle, it waits in `Journal.wait_for_change`, which notices a
         commit within milliseconds (SQLite: a `PRAGMA data_version` every 5 ms) and
         holds no read transaction. At least every `poll_interval` seconds it reads the
         head itself and asks `should_stop`, and that often it looks for a journal that
-        does not exist yet."""
-        while self._open() is None:
-            if should_stop():
-                return
-            time.sleep(poll_interval)
-        report = self.run()
-        on_report(report)
-        journal = self._journal
-        assert journal is not None
-        seen = report.end
+        does not exist yet.
+
+        A journal that cannot be reached (UnavailableError: its server is down or the
+        connection was lost) is closed and found again from `paths.journal`, after a
+        backoff (Outage); `on_outage` is told once when it is lost and once when it is
+        back. Nothing is lost meanwhile: the projection keeps its last committed batch,
+        and the sync after the reconnection resumes from it. A journal object given by
+        the caller is not ours to reopen: its UnavailableError goes up."""
+        outage = Outage(on_outage, poll_interval)
+        first = True  # the first report is always given, even of nothing
+        seen: int | None = None  # None: sync at once (at the start, after a reconnection)
         while not should_stop():
-            if not journal.wait_for_change(seen, poll_interval):
-                continue
-            report = self.run()
-            seen = report.end
-            if report.applied or report.rebuilt:
-                on_report(report)
+            try:
+                if seen is None:
+                    if self._open() is None:
+                        outage.over()
+                        time.sleep(poll_interval)
+                        continue
+                    report = self.run()
+                    outage.over()
+                    if first or report.applied or report.rebuilt:
+                        on_report(report)
+                    first = False
+                    seen = report.end
+                    continue
+                journal = self._journal
+                assert journal is not None
+                if not journal.wait_for_change(seen, poll_interval):
+                    continue
+                report = self.run()
+                seen = report.end
+                if report.applied or report.rebuilt:
+                    on_report(report)
+            except UnavailableError as lost:
+                if self._given is not None:
+                    raise
+                if self._journal is not None:
+                    self._journal.close()
+                    self._journal = None
+                seen = None
+                outage.wait(lost, should_stop)
+
+
+class Outage:
+    """The backoff of a follower whose journal cannot be reached: 0.1 s after the first
+    failure, doubling up to `MOST` seconds (or the poll interval, if longer), waited in
+    slices of the poll interval so that `should_stop` is still asked that often. Says
+    once that the journal is unreachable, and once that it is back."""
+
+    FIRST = 0.1
+    MOST = 5.0
+
+    def __init__(self, say: Callable[[str], None] | None, poll_interval: float) -> None:
+        self.say = say
+        self.poll = poll_interval
+        self.most = max(self.MOST, poll_interval)
+        self.delay = 0.0  # 0: the journal is reachable
+        self.since = 0.0
+
+    def wait(self, lost: Exception, should_stop: Callable[[], bool]) -> None:
+        if not self.delay:
+            self.since = time.monotonic()
+            if self.say is not None:
+                self.say(f"journal unreachable ({lost}); retrying")
+        self.delay = min(self.delay * 2, self.most) if self.delay else self.FIRST
+        deadline = time.monotonic() + self.delay
+        while not should_stop():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, self.poll))
+
+    def over(self) -> None:
+        if self.delay:
+            self.delay = 0.0
+            if self.say is not None:
+                down = time.monotonic() - self.since
+                self.say(f"journal reachable again after {down:.1f} s; following")
 
 
 def sync_projection(
