@@ -37,7 +37,11 @@ class StorePaths(Record):
 
     def __init__(self, journal: str, projection: str) -> None:
         if os.path.abspath(journal) == os.path.abspath(projection):
-            raise UsageError(f"the journal and the projection must be different files: {journal}")
+            from .journal.redaction import redacted
+
+            raise UsageError(
+                f"the journal and the projection must be different files: {redacted(journal)}"
+            )
         set_field(self, "journal", journal)
         set_field(self, "projection", projection)
 

@@ -78,8 +78,10 @@ def _note_if_behind(service: QueryService) -> None:
         return
     checkpoint = service.checkpoint()
     if checkpoint and not service.has_journal():
+        from ..journal.redaction import redacted
+
         output.note(
-            f"cqrs: note: no journal at {service.paths.journal}: cannot tell whether the "
+            f"cqrs: note: no journal at {redacted(service.paths.journal)}: cannot tell whether the "
             "projection is current (is --journal right?)"
         )
         return

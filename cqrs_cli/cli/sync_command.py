@@ -181,7 +181,9 @@ def run_sync(*, rebuild: bool, follow: bool, batch_size: int, poll: float, as_js
         Syncer(paths, batch_size=batch_size, progress=progress, notify=rebuilding) as syncer,
     ):
         if not follow and not _has_journal(paths.journal):
-            output.note(f"No journal at {paths.journal} yet: nothing to sync.")
+            from ..journal.redaction import redacted
+
+            output.note(f"No journal at {redacted(paths.journal)} yet: nothing to sync.")
         try:
             if not follow:
                 report(syncer.run(rebuild=rebuild))

@@ -389,8 +389,10 @@ class QueryService:
                 lag = journal.count_after(checkpoint) if journal is not None else 0
                 updated_at = state.updated_at if state is not None else None
                 views.append(ViewStatus(view.name, version, checkpoint, lag, updated_at))
+        from ..journal.redaction import redacted
+
         return Status(
-            self.paths.journal,
+            redacted(self.paths.journal),  # a server's locator without its password
             self.paths.projection,
             journal.journal_id if journal is not None else None,
             head,
