@@ -34,13 +34,19 @@ _IDENTIFIER = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 class PgLocator:
     """A parsed locator: what libpq gets, the schema, and the form fit to show."""
 
-    __slots__ = ("dsn", "password", "schema", "shown")
+    __slots__ = ("dsn", "password", "schema", "secrets", "shown")
 
-    def __init__(self, dsn: str, schema: str, shown: str, password: str | None) -> None:
+    def __init__(
+        self, dsn: str, schema: str, shown: str, password: str | None, secrets: tuple[str, ...] = ()
+    ) -> None:
         self.dsn = dsn
         self.schema = schema
         self.shown = shown
         self.password = password
+        self.secrets = tuple(sorted({*secrets, *([password] if password else [])}, key=len))[::-1]
+        """Every form of every password in the locator (as written, and decoded), the
+        longest first: what translate() hides in the driver's messages, which quote a
+        password that libpq cannot decode as it was written."""
 
 
 def parse(locator: str) -> PgLocator:
@@ -57,6 +63,7 @@ def parse(locator: str) -> PgLocator:
     kept: list[str] = []
     schema = DEFAULT_SCHEMA
     password: str | None = None
+    secrets: list[str] = []
     for part in query.split("&") if query else ():
         name, _, value = part.partition("=")
         if name == "schema":
@@ -64,6 +71,7 @@ def parse(locator: str) -> PgLocator:
         else:
             if name == "password":
                 password = unquote(value)
+                secrets += [value, password]
             kept.append(part)
     if not schema or len(schema.encode()) > 63 or not set(schema) <= _IDENTIFIER:
         raise UsageError(
@@ -74,9 +82,11 @@ def parse(locator: str) -> PgLocator:
         raise UsageError(f"{shown}: schema {schema!r} cannot start with a digit or pg_")
     user = base.partition("://")[2].rpartition("@")[0]
     if ":" in user:
-        password = unquote(user.partition(":")[2])
+        written = user.partition(":")[2]
+        password = unquote(written)
+        secrets += [written, password]
     dsn = base + ("?" + "&".join(kept) if kept else "")
-    return PgLocator(dsn, schema, shown, password)
+    return PgLocator(dsn, schema, shown, password, tuple(s for s in secrets if s))
 
 
 def driver() -> object:
@@ -143,8 +153,8 @@ def translate(exc: BaseException, where: PgLocator) -> CqrsError:
 
     code = getattr(exc, "pgcode", None) or ""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if where.password:
-        first = first.replace(where.password, "***")
+    for secret in where.secrets:
+        first = first.replace(secret, "***")
     message = f"{where.shown}: {first}"
     lowered = first.lower()
     if code.startswith("08") or code in ("57P01", "57P02", "57P03"):

@@ -134,6 +134,13 @@ _FLUSH_AND_RELEASE = (
 _CHANNEL = "cqrs_journal"
 """The NOTIFY channel of every journal; the payload names the schema."""
 _VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())"
+_LOOK_AGAIN = (
+    # After journal_meta was not found: the tables as they are now, and whether the
+    # schema exists but the role has no USAGE on it (the search path then skips it).
+    "SELECT to_regclass('events'), to_regclass('journal_meta'), "
+    "(SELECT NOT has_schema_privilege(oid, 'USAGE') FROM pg_namespace "
+    "WHERE nspname = current_setting('search_path'))"
+)
 
 
 class PostgresJournal:
@@ -634,8 +641,16 @@ class PostgresBackend:
                 except psycopg2.errors.UndefinedTable:
                     if inside:
                         cur.execute("ROLLBACK TO SAVEPOINT journal_state")
-                    cur.execute("SELECT to_regclass('events'), to_regclass('journal_meta')")
-                    events_table, meta_table = cur.fetchone()  # type: ignore[misc]
+                    cur.execute(_LOOK_AGAIN)
+                    events_table, meta_table, barred = cur.fetchone()  # type: ignore[misc]
+                    if barred:
+                        # The schema is there, but the search path skips a schema the
+                        # role may not use: not "no journal yet", which readers would
+                        # take for an empty journal.
+                        raise StorageError(
+                            f"{where.shown}: permission denied for schema {where.schema!r} "
+                            "(the role lacks a permission the journal needs)"
+                        ) from None
                     if meta_table is not None:
                         # Another writer's creation committed between the two looks
                         # (a first write racing others): it is a journal now.
