@@ -164,9 +164,9 @@ class Run:
     def env(self) -> dict[str, str]:
         return child_env(self.home, CQRS_JOURNAL=self.url, CQRS_CATCHUP="0")
 
-    def start_follower(self) -> None:
+    def start_follower(self, *options: str) -> None:
         self.follower = subprocess.Popen(
-            [self.cqrs, "sync", "--follow", "--poll", "0.05"],
+            [self.cqrs, *options, "sync", "--follow", "--poll", "0.05"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -174,7 +174,8 @@ class Run:
         )
         assert self.follower.stderr is not None
         self.follower_err = LineReader(self.follower.stderr)
-        assert self.follower_err.next_line() == "Following the journal; Ctrl-C to stop."
+        if "-q" not in options:
+            assert self.follower_err.next_line() == "Following the journal; Ctrl-C to stop."
 
     def start_events_follower(self) -> None:
         """`cqrs events --follow`, its stdout into a file."""
@@ -400,17 +401,62 @@ def test_repeated_server_crashes_lose_no_acknowledged_write(fault_run: Run) -> N
     check_outcome(fault_run, names, crashes=3)
 
 
-def test_a_follower_started_while_the_server_is_down_waits_for_it(fault_run: Run) -> None:
+def test_a_quiet_follower_started_while_the_server_is_down_waits_for_it(fault_run: Run) -> None:
+    """-q (as docs/cqrs-sync.service runs it) silences the notes, not the outage: a
+    follower that stops applying says why in its service's log."""
     create = run_cqrs(fault_run.cqrs, "item", "create", "Early", env=fault_run.env, text=True)
     assert create.returncode == 0, create.stderr
     fault_run.server.stop("immediate")
-    fault_run.start_follower()
+    fault_run.start_follower("-q")
     assert wait_until(lambda: fault_run.outages_said() == 1, FAULT_TIMEOUT)
     assert fault_run.follower is not None and fault_run.follower.poll() is None
     fault_run.server.start()
     assert wait_until(lambda: fault_run.projection() == {"Early": ""}, FAULT_TIMEOUT)
     lines = fault_run.stop_follower()
-    assert sum("journal reachable again" in line for line in lines) == 1, lines
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("cqrs: journal unreachable (postgresql://"), lines
+    assert lines[1].startswith("cqrs: journal reachable again after "), lines
+
+
+@pytest.mark.parametrize(
+    "argv", [("sync", "--follow"), ("events", "--follow")], ids=["sync", "events"]
+)
+def test_a_follower_waiting_for_its_server_stops_on_sigterm(
+    store: Path, cqrs_exe: str, argv: tuple[str, ...]
+) -> None:
+    """No server at all: nothing listens on the port."""
+    import socket
+
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+        env = child_env(
+            store, CQRS_CATCHUP="0", CQRS_JOURNAL=f"postgresql://u@127.0.0.1:{port}/db?schema=s"
+        )
+        follower = subprocess.Popen(
+            [cqrs_exe, *argv, "--poll", "0.05"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert follower.stderr is not None
+            err = LineReader(follower.stderr)
+            line = err.next_line()
+            if line.startswith("Following"):
+                line = err.next_line()
+            assert line.startswith("cqrs: journal unreachable (postgresql://u@127.0.0.1:"), line
+            assert "Connection refused" in line and line.endswith("; retrying"), line
+            follower.send_signal(signal.SIGTERM)
+            assert follower.wait(SUBPROCESS_TIMEOUT) == 0
+            rest = err.rest()
+            assert not any("Traceback" in seen for seen in rest), rest
+            assert rest == (["Stopped."] if argv[0] == "sync" else []), rest
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait()
 
 
 # --- The reconnection is the follow loop's, whatever the backend ------------------------------
