@@ -184,7 +184,7 @@ class PostgresJournal:
             self._conn = connect(self._where)
         return self._conn
 
-    def _rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+    def _fetch(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple]:  # type: ignore[type-arg]
         import psycopg2
 
         try:
@@ -197,7 +197,7 @@ class PostgresJournal:
     def _events(
         self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
     ) -> list[RecordedEvent]:
-        return [RecordedEvent.from_row(row) for row in self._rows(sql, params)]
+        return [RecordedEvent.from_row(row) for row in self._fetch(sql, params)]
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         return self._events(
@@ -206,7 +206,7 @@ class PostgresJournal:
         )
 
     def read_state(self, stream_id: str) -> StateRecord | None:
-        rows = self._rows(
+        rows = self._fetch(
             "SELECT stream_id, version, hash, data, checksum FROM stream_states "
             "WHERE stream_id = %s",
             (stream_id,),
@@ -225,7 +225,7 @@ class PostgresJournal:
         )
 
     def state_records(self, after: str = "", limit: int = 1000) -> list[StateRecord]:
-        rows = self._rows(
+        rows = self._fetch(
             "SELECT stream_id, version, hash, data, checksum FROM stream_states "
             "WHERE stream_id > %s ORDER BY stream_id LIMIT %s",
             (after, limit),
@@ -265,7 +265,7 @@ class PostgresJournal:
             raise translate(exc, self._where) from None
 
     def count_after(self, position: int) -> int:
-        rows = self._rows(
+        rows = self._fetch(
             f"SELECT count(*) FROM events WHERE position > %s AND {_VISIBLE}",
             (position,),
         )
@@ -329,7 +329,7 @@ class PostgresJournal:
         """None unless the events carry transaction ids this server has not handed out
         yet: a journal restored into another cluster with pg_dump, where new events
         would sort before old ones and readers would skip them."""
-        rows = self._rows(
+        rows = self._fetch(
             "SELECT count(*) FROM events WHERE tx_id >= pg_snapshot_xmax(pg_current_snapshot())"
         )
         if rows[0][0]:
