@@ -31,7 +31,14 @@ class Interrupts:
     def __init__(self) -> None:
         self.holding = False
         self.pending = False
+        self.finished = False
         self._saved: dict[int, object] = {}
+
+    def finish(self) -> None:
+        """The command's work is committed: from now on a signal is ignored, so that
+        it cannot turn the exit 0 of a finished command into 130 while it reports and
+        closes its files."""
+        self.finished = True
 
     def __enter__(self) -> Interrupts:
         import signal
@@ -45,14 +52,20 @@ class Interrupts:
                 break
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         import signal
 
+        # Done without an exception, the command has committed and said so: a Ctrl-C
+        # from now on (its summary printed, the process exiting) must not turn its exit
+        # 0 into 130, nor, once the interpreter is finalising, into death by signal.
+        done = exc_type is None
         for signum, handler in self._saved.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, signal.SIG_IGN if done else handler)  # type: ignore[arg-type]
         self._saved.clear()
 
     def _handle(self, signum: int, frame: object) -> None:
+        if self.finished:
+            return
         if self.holding:
             self.pending = True
             return
@@ -176,7 +189,7 @@ def run_sync(*, rebuild: bool, follow: bool, batch_size: int, poll: float, as_js
 
     paths = state.paths()
     with (
-        Interrupts(),
+        Interrupts() as interrupts,
         progress_bar(wanted=not (as_json or follow)) as progress,
         Syncer(paths, batch_size=batch_size, progress=progress, notify=rebuilding) as syncer,
     ):
@@ -186,7 +199,9 @@ def run_sync(*, rebuild: bool, follow: bool, batch_size: int, poll: float, as_js
             output.note(f"No journal at {redacted(paths.journal)} yet: nothing to sync.")
         try:
             if not follow:
-                report(syncer.run(rebuild=rebuild))
+                result = syncer.run(rebuild=rebuild)
+                interrupts.finish()
+                report(result)
                 return 0
             if rebuild:
                 report(syncer.run(rebuild=True))
