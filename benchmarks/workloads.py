@@ -405,3 +405,7 @@ def follow_journal(ctx: Context) -> list[Row]:
 # The catch-up after writes has its own module (it runs as a subreaper): importing it
 # here registers its rows after these, wherever the workloads are loaded.
 from . import catchup as _catchup  # noqa: E402, F401
+
+# The PostgreSQL journal's rows (benchmarks/postgres.py: a server of their own, skipped
+# with the reason where there are no server binaries), after all the SQLite rows.
+from . import postgres as _postgres  # noqa: E402, F401
