@@ -292,7 +292,7 @@ class InterleavingJournal(SqliteJournal):
         self.times -= 1
         return self.intrude
 
-    def batch(self) -> RacingBatch:  # type: ignore[override]
+    def batch(self, *, single: bool = False) -> RacingBatch:  # type: ignore[override]
         self.transactions += 1
         first = self._intruder("batch")
         if first is not None:

@@ -280,7 +280,7 @@ def test_a_single_command_reads_its_stream_before_taking_the_write_lock(store: P
     class Watched(MemoryJournal):
         transactions = 0
 
-        def batch(self) -> MemoryBatch:
+        def batch(self, *, single: bool = False) -> MemoryBatch:
             self.transactions += 1
             return WatchedBatch(self)
 

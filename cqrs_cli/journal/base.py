@@ -195,8 +195,12 @@ class Journal(Protocol):
         """The events appended under `key`, in position order (empty if none)."""
         ...
 
-    def batch(self) -> AbstractContextManager[JournalBatch]:
-        """A transaction for many appends."""
+    def batch(self, *, single: bool = False) -> AbstractContextManager[JournalBatch]:
+        """A transaction for many appends. `single`: the batch makes one append (one
+        command's) after its reads, and its caller looks at the appended events'
+        positions only once the batch has exited: a backend may then assign positions
+        at the commit (PostgreSQL does, to take and give back its reservation lock in
+        the statement that inserts, never across a round trip to the client)."""
         ...
 
     def read_all(

@@ -145,7 +145,7 @@ def append_once(
     """One command's events appended to any journal in a batch of their own: the
     events of `metadata.idempotency_key` if it was used already, else `events` at
     `expected_version` (WrongExpectedVersion if the stream moved on)."""
-    with journal.batch() as opened:
+    with journal.batch(single=True) as opened:
         key = metadata.idempotency_key
         if key is not None:
             done = opened.find_by_idempotency_keys([key]).get(key)

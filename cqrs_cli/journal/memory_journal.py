@@ -76,7 +76,7 @@ class MemoryJournal:
         with self._lock:
             return list(self._keys.get(key, ()))
 
-    def batch(self) -> MemoryBatch:
+    def batch(self, *, single: bool = False) -> MemoryBatch:
         return MemoryBatch(self)
 
     def read_all(

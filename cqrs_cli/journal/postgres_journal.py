@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection
 
     from .base import Fill
+    from .records import AppendMetadata, NewEvent
 
 SCHEMA_VERSION = 1
 _LOCK_CLASS = 0x63717273  # "cqrs": the first key of the journal's advisory locks
@@ -131,6 +132,35 @@ _FLUSH_AND_RELEASE = (
     _FLUSH + "; SELECT setval('positions', greatest(%s, (SELECT last_value FROM positions))); "
     "SELECT pg_advisory_unlock(%s, %s)"
 )
+_LAST_TAKEN = "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM positions)"
+_SINGLE = (
+    # One command's events, in one round trip from the client: the reservation lock is
+    # taken and given back inside it, server-side, around the insert that hands out
+    # positions (after the transaction id: the insert assigns it), so a writer
+    # descheduled between two round trips cannot hold up the others. Then COMMIT, and
+    # the followers' notice in a transaction of its own that does not wait for its
+    # flush to disk (a NOTIFY holds a cluster-wide lock through its commit).
+    "BEGIN; SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s); "
+    "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, "
+    "schema_version, data, recorded_at, command_id, idempotency_key, correlation_id, "
+    f"prev_hash, hash) SELECT {_LAST_TAKEN} + r.n, r.event_id, r.stream_id, "
+    "r.stream_version, r.event_type, r.schema_version, r.data, r.recorded_at, r.command_id, "
+    "r.idempotency_key, r.correlation_id, r.prev_hash, r.hash FROM unnest(%s::text[], "
+    "%s::text[], %s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS r(event_id, "
+    "stream_id, stream_version, event_type, schema_version, data, recorded_at, command_id, "
+    "idempotency_key, correlation_id, prev_hash, hash, n); "
+    "INSERT INTO idempotency_keys (key, stream_id) SELECT * FROM unnest(%s::text[], %s::text[]); "
+    "INSERT INTO stream_states (stream_id, version, hash, data, checksum) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[]) "
+    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+    "hash = excluded.hash, data = excluded.data, checksum = excluded.checksum; "
+    f"SELECT setval('positions', {_LAST_TAKEN} + %s); SELECT pg_advisory_unlock(%s, %s); "
+    "COMMIT; "
+    "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); COMMIT; "
+    "SELECT currval('positions')"  # this session's setval: the last position taken
+)
+_NOTIFY = "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); COMMIT"
 _CHANNEL = "cqrs_journal"
 """The NOTIFY channel of every journal; the payload names the schema."""
 _VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())"
@@ -314,14 +344,16 @@ class PostgresJournal:
                 pass
             self._listen = None
 
-    def batch(self) -> PostgresBatch:
-        return PostgresBatch(self)
+    def batch(self, *, single: bool = False) -> PostgresBatch:
+        return PostgresBatch(self, single=single)
 
     def notify(self) -> None:
-        """Wake the followers (after a commit): best effort, they poll as well."""
+        """Wake the followers (after a commit): best effort, they poll as well. In a
+        transaction that does not wait for its flush: a NOTIFY holds a cluster-wide
+        lock through its commit."""
         try:
             with self._conn.cursor() as cur:
-                cur.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, self.schema))
+                cur.execute(_NOTIFY, (_CHANNEL, self.schema))
         except Exception:
             pass
 
@@ -364,10 +396,19 @@ def _head(conn: connection) -> int:
 class PostgresBatch(LinkedBatch):
     """One transaction of appends. Rows are buffered and inserted a round at a time;
     positions are taken under the reservation lock (see the module's doc), held from
-    the first append to the end of the batch's inserts, never through COMMIT."""
+    the first append to the end of the batch's inserts, never through COMMIT.
+
+    A `single` batch (one command: journal/base.py) reads in autocommit mode and sends
+    its one append, its commit and its notice in one round trip (_SINGLE), where the
+    server assigns the positions; the events its append returned get them then."""
 
     def __init__(
-        self, journal: PostgresJournal, *, own_transaction: bool = True, fresh: bool = False
+        self,
+        journal: PostgresJournal,
+        *,
+        own_transaction: bool = True,
+        fresh: bool = False,
+        single: bool = False,
     ) -> None:
         super().__init__(journal.locator)
         self._journal = journal
@@ -380,6 +421,9 @@ class PostgresBatch(LinkedBatch):
         self._states: dict[str, StateRecord] = {}
         self._keys: dict[str, str] = {}
         self._last_position = 0
+        self._single = single and own_transaction
+        self._appended: list[RecordedEvent] | None = None
+        """A single batch's appended events: their positions are set at the commit."""
         self._known: dict[str, tuple[int, str]] | None = {} if fresh else None
         """For a batch that fills a new journal (an import): every stream's version and
         last hash, all of them known here, so no stream is looked up on the server
@@ -388,13 +432,17 @@ class PostgresBatch(LinkedBatch):
     # -- the transaction ------------------------------------------------------------
 
     def __enter__(self) -> PostgresBatch:
-        if self._own:
+        if self._own and not self._single:
             self._conn.autocommit = False
         return self
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         import psycopg2
 
+        if self._single:
+            if exc_type is None and self._pending:
+                self._commit_single()
+            return
         committed = False
         try:
             if exc_type is None:
@@ -430,10 +478,89 @@ class PostgresBatch(LinkedBatch):
     def _lock(self) -> tuple[int, int]:
         return self._journal.lock_keys
 
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: AppendMetadata,
+    ) -> list[RecordedEvent]:
+        if self._single and self._appended is not None:
+            raise RuntimeError("a single batch makes one append")
+        recorded = super().append(stream_id, expected_version, events, metadata)
+        if self._single:
+            self._appended = recorded
+        return recorded
+
+    def _commit_single(self) -> None:
+        """The single batch's append, commit and notice (_SINGLE); then the appended
+        events get the positions the server gave them."""
+        import psycopg2
+
+        from ..sqlitefile import busy_timeout
+
+        pending, count = self._pending, len(self._pending)
+        params = [
+            f"{int(busy_timeout() * 1000)}ms",
+            *self._lock(),
+            *map(list, list(zip(*pending, strict=True))[1:]),
+            *self._key_and_state_columns(),
+            count,
+            *self._lock(),
+            _CHANNEL,
+            self._journal.schema,
+        ]
+        conn = self._conn
+        self._reserved = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(_SINGLE, params)
+                row = cur.fetchone()
+        except psycopg2.Error as error:
+            self._end_single()
+            raise self._translate(error) from None
+        except BaseException:
+            self._end_single()
+            raise
+        self._reserved = False
+        assert row is not None
+        last = int(row[0])
+        first = last - count + 1
+        self._pending = []
+        self._last_position = last
+        appended = self._appended
+        assert appended is not None
+        appended[:] = [
+            RecordedEvent.from_row((first + n, *event[1:])) for n, event in enumerate(appended)
+        ]
+
+    def _end_single(self) -> None:
+        """After a failed _SINGLE: its transaction rolled back, its lock given up."""
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute("ROLLBACK")
+                cur.execute("SELECT pg_advisory_unlock(%s, %s)", self._lock())
+        except Exception:
+            pass
+        self._reserved = False
+
+    def _key_and_state_columns(self) -> list[list[object]]:
+        """The buffered keys and state records as the columns _FLUSH and _SINGLE take."""
+        nothing: tuple[object, ...] = ()
+        states = [(*r, state_checksum(r)) for r in self._states.values()]
+        state_columns = list(zip(*states, strict=True)) if states else [nothing] * 5
+        return [list(self._keys), list(self._keys.values()), *map(list, state_columns)]
+
     def _prepare(self) -> None:
         """The reservation, in one round trip: the lock, this transaction's id, and
-        the next position."""
+        the next position. (A single batch takes none: the server hands its positions
+        out at the commit, and these are placeholders till then.)"""
         import psycopg2
+
+        if self._single:
+            self._next_position = 1
+            self._ready = True
+            return
 
         from ..sqlitefile import busy_timeout
 
@@ -466,6 +593,8 @@ class PostgresBatch(LinkedBatch):
         the batch and give the reservation up, in the same round trip: the positions
         are taken and the rows are in, and COMMIT follows without the lock. Forgets
         this round's stream versions."""
+        if self._single and self._pending:
+            raise RuntimeError("a single batch reads nothing after its append")
         release = release and self._reserved
         if self._pending or self._keys or self._states or release:
             pending = self._pending
@@ -473,14 +602,7 @@ class PostgresBatch(LinkedBatch):
                 self._last_position = pending[-1].position
             nothing: tuple[object, ...] = ()
             columns = list(zip(*pending, strict=True)) if pending else [nothing] * len(COLUMNS)
-            states = [(*r, state_checksum(r)) for r in self._states.values()]
-            state_columns = list(zip(*states, strict=True)) if states else [nothing] * 5
-            params = [
-                *map(list, columns),
-                list(self._keys),
-                list(self._keys.values()),
-                *map(list, state_columns),
-            ]
+            params = [*map(list, columns), *self._key_and_state_columns()]
             with self._conn.cursor() as cur:
                 if release:
                     cur.execute(_FLUSH_AND_RELEASE, [*params, self._last_position, *self._lock()])

@@ -370,7 +370,7 @@ class SqliteJournal:
 
         place_new_file(dest, build, what="backup", exclusive=True)
 
-    def batch(self) -> JournalBatch:
+    def batch(self, *, single: bool = False) -> JournalBatch:
         """A write transaction for many appends: all of them are committed, or none.
         Use as a context manager."""
         return JournalBatch(self._conn, self.path, self._committed)

@@ -127,7 +127,7 @@ class CommandService:
         for _ in range(MAX_ATTEMPTS):
             item = load(journal, item_id)
             try:
-                with journal.batch() as batch:
+                with journal.batch(single=True) as batch:
                     verdict, state, events, position = write_one(
                         batch, line, item, self._clock(), self._new_id
                     )
