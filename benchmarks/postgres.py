@@ -226,7 +226,11 @@ def _apply_row(ctx: Context, base: str, scale: PgScale, has_peer: bool, peer_not
             "into a table LIKE the journal's events INCLUDING ALL, then COMMIT",
         ),
         peer=(
-            ("peer", "one Application.save of the plan's aggregates (PostgreSQL recorder)")
+            (
+                "peer",
+                f"Application.save of the plan's aggregates, {pg_tasks.PEER_SAVE:,} a save "
+                "(PostgreSQL recorder; see pg_tasks.PEER_SAVE)",
+            )
             if has_peer
             else None
         ),
