@@ -285,14 +285,15 @@ class Run:
         assert isinstance(count, int)
         return count
 
-    def outages_said(self) -> int:
+    def outages_said(self, what: str = "journal unreachable") -> int:
         assert self.follower_err is not None
-        return sum("journal unreachable" in line for line in self.follower_err.drain())
+        return sum(what in line for line in self.follower_err.drain())
 
     def crash_and_restart(self, after_events: int, outage: int) -> None:
         """Once the journal holds `after_events`, crash the server; once a writer has
         failed for it and the follower has said so (its `outage`-th time), start it
-        again."""
+        again, and wait for the follower to say it is back (else the next crash could
+        come while it still waits to retry: one outage, as far as it can tell)."""
         assert wait_until(lambda: self.event_count() >= after_events, FAULT_TIMEOUT), (
             f"the writers did not reach {after_events} events"
         )
@@ -305,6 +306,9 @@ class Run:
             f"the follower did not say the journal was unreachable: {self.follower_err_seen()}"
         )
         self.server.start()
+        assert wait_until(
+            lambda: self.outages_said("journal reachable again") >= outage, FAULT_TIMEOUT
+        ), f"the follower did not say the journal was back: {self.follower_err_seen()}"
 
     def follower_err_seen(self) -> list[str]:
         return [] if self.follower_err is None else self.follower_err.drain()

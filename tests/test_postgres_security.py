@@ -178,6 +178,39 @@ def test_a_password_libpq_cannot_decode_is_not_quoted_back(
         assert_no_secret(line, done.stdout)
 
 
+def test_the_journal_tools_never_show_the_password(
+    server: PgServer, cqrs_exe: str, store: Path, tmp_path: Path
+) -> None:
+    source, target = locator(server, new_schema()), locator(server, new_schema())
+    for item in ("A", "B"):
+        made = cqrs(cqrs_exe, store, source, "item", "create", item)
+        assert made.returncode == 0, made.stderr
+    export = cqrs(cqrs_exe, store, source, "journal", "export")
+    assert export.returncode == 0, export.stderr
+    env = child_env(store, CQRS_CATCHUP="0", CQRS_JOURNAL=target)
+    for expected in (0, 2):  # the second import finds a journal there already
+        imported = run_cqrs(
+            cqrs_exe, "journal", "import", "-", stdin=export.stdout.encode(), env=env, text=True
+        )
+        assert imported.returncode == expected, imported.stderr
+        assert_no_secret(imported.stdout, imported.stderr)
+        if expected:
+            assert "already" in one_error_line(imported.stderr)
+        else:
+            assert target.replace(ENCODED, "***") in imported.stderr
+    backup = cqrs(cqrs_exe, store, target, "journal", "backup", str(tmp_path / "copy.db"))
+    assert backup.returncode == 2, backup.stderr
+    assert "export" in one_error_line(backup.stderr)
+    assert_no_secret(backup.stdout, backup.stderr)
+    empty = locator(server, new_schema())
+    for argv in (("journal", "verify"), ("journal", "export")):
+        done = cqrs(cqrs_exe, store, empty, *argv)
+        assert done.returncode == 7, (argv, done.stderr)
+        assert "no journal here" in one_error_line(done.stderr)
+        assert_no_secret(done.stdout, done.stderr)
+    assert not (tmp_path / "copy.db").exists()
+
+
 # --- Failures: one line each, a documented exit code, no password -----------------------------
 
 
