@@ -190,14 +190,11 @@ def _notify_inside(journal: Any) -> Any:
     # transaction of its own) in one round trip (_SINGLE): move the notice before COMMIT.
     single = getattr(pg, "_SINGLE", None)
     if single is not None:
-        after = (
-            "COMMIT; BEGIN; SET LOCAL synchronous_commit = off; "
-            "SELECT currval('positions'), pg_notify(%s, %s); COMMIT"
-        )
-        if not single.endswith(after):
+        after = "COMMIT; BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); "
+        if single.count(after) != 1:
             raise RuntimeError("postgres_journal._SINGLE changed: see pg_tasks._notify_inside")
-        inside = "SELECT currval('positions'), pg_notify(%s, %s); COMMIT"
-        pg._SINGLE = single[: -len(after)] + inside
+        # The same parameters in the same order: only the first COMMIT moves after NOTIFY.
+        pg._SINGLE = single.replace(after, "SELECT pg_notify(%s, %s); ")
 
     class NotifyInsideBatch(PostgresBatch):
         def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
