@@ -316,7 +316,7 @@ class Run:
     def finish_writers(self) -> None:
         for writer in self.writers:
             out, err = writer.communicate(timeout=FAULT_TIMEOUT * 2)
-            assert writer.returncode == 0, (out, err, self.attempts()[-5:])
+            assert writer.returncode == 0, f"{err[-1500:]}\n{out[-500:]}\n{self.attempts()[-3:]}"
 
     def projection(self) -> dict[str, str]:
         try:
@@ -405,6 +405,8 @@ def check_outcome(run: Run, names: dict[str, int], crashes: int) -> None:
         assert line.startswith("cqrs: journal unreachable (postgresql://"), line
         assert line.endswith("; retrying"), line
     assert lines[-1] == "Stopped."
+    # Nothing else: no warning the server sent as it went down, printed by libpq.
+    assert len(lines) == 2 + 2 * crashes, lines
     status = run_cqrs(run.cqrs, "status", "--json", env=run.env, text=True)
     assert status.returncode == 0, status.stderr
 

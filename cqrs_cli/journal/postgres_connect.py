@@ -108,9 +108,15 @@ def connect(where: PgLocator) -> connection:
 
     try:
         # The schema reaches SQL only as the search path: every statement of the
-        # journal names its tables unqualified, and is a constant.
+        # journal names its tables unqualified, and is a constant. No warnings from the
+        # server: one that arrives while the connection is being made (a backend told
+        # to quit by a crash or an immediate shutdown says why first) is printed on
+        # stderr by libpq itself, before psycopg2 takes its messages over, and a
+        # failing command's stderr must be its one line.
         conn = psycopg2.connect(
-            where.dsn, application_name="cqrs", options=f"-c search_path={where.schema}"
+            where.dsn,
+            application_name="cqrs",
+            options=f"-c search_path={where.schema} -c client_min_messages=error",
         )
     except psycopg2.Error as exc:
         raise translate(exc, where) from None
