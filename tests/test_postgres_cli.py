@@ -403,3 +403,71 @@ def test_a_schema_that_is_not_a_plain_name_is_refused(
     done = cqrs(bad, "item", "create", "Item1")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "schema" in done.stderr
+
+
+# --- A write during a long batch ----------------------------------------------------------
+
+
+def test_a_write_during_a_long_batch_waits_for_it_and_says_so(
+    env: dict[str, str], pg_url: str
+) -> None:
+    """A batch of many commands holds the reservation lock from its first append to its
+    last insert; a single write started meanwhile waits past the busy timeout (as on
+    SQLite), saying so once, and lands after it."""
+    ok(env, "item", "create", "Seed")
+    journal = open_journal(pg_url)
+    holding = threading.Event()
+    done = threading.Event()
+
+    def long_batch() -> None:
+        with journal.batch() as batch:
+            batch.read_streams(["Batch1"])
+            batch.append("Batch1", 0, _created("in the batch"), _metadata())
+            holding.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=long_batch)
+    thread.start()
+    assert holding.wait(30)
+    writer = subprocess.Popen(
+        [installed_cqrs(), "item", "create", "Single"],
+        env={**env, "CQRS_BUSY_TIMEOUT": "0.3"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: writer.poll() is not None, timeout=1.5) is False
+    finally:
+        done.set()
+        thread.join()
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0, err
+    assert err.count("held by a batch") == 1
+    assert "Item created: Single" in out
+    positions = {
+        e["stream_id"]: e["position"] for e in map(json.loads, ok(env, "events").splitlines())
+    }
+    assert positions["Batch1"] < positions["Single"]
+    journal.close()
+
+
+def test_a_lock_held_by_anything_else_is_busy_after_the_timeout(
+    env: dict[str, str], pg_url: str, pg_server: PgServer
+) -> None:
+    import psycopg2
+
+    ok(env, "item", "create", "Seed")
+    journal = find_journal(pg_url)
+    assert isinstance(journal, PostgresJournal)
+    holder = psycopg2.connect(pg_server.url())
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s, %s)", journal.lock_keys)
+        done = cqrs({**env, "CQRS_BUSY_TIMEOUT": "0.3"}, "item", "create", "Blocked")
+        assert done.returncode == 6, done.stderr
+        assert done.stderr.count("\n") == 1 and "retry" in done.stderr
+    finally:
+        holder.close()
+        journal.close()
+    assert "Blocked" not in ok(env, "events")

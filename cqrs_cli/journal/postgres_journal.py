@@ -32,6 +32,7 @@ from __future__ import annotations
 import zlib
 
 from ..errors import CqrsError, StorageError, UsageError, WrongExpectedVersion
+from ..notices import notice
 from .batching import LinkedBatch, events_by_key, intact_records
 from .chain import GENESIS
 from .postgres_connect import PgLocator, connect, parse, translate
@@ -113,6 +114,8 @@ _CREATE_SCHEMA = (
     "current_setting('search_path')); END $$"
 )
 _RESERVE = (
+    # A batch names itself while it holds the lock: single writers then wait for it.
+    "SET LOCAL application_name = 'cqrs batch'; "
     "SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s); "
     "SELECT last_value, is_called FROM positions, pg_current_xact_id()"
 )
@@ -161,6 +164,13 @@ _SINGLE = (
     "SELECT currval('positions')"  # this session's setval: the last position taken
 )
 _NOTIFY = "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); COMMIT"
+_HELD_BY_A_BATCH = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+    "AND l.classid::bigint = (%s::bigint & 4294967295) "
+    "AND l.objid::bigint = (%s::bigint & 4294967295) "
+    "AND a.application_name = 'cqrs batch')"
+)
 _CHANNEL = "cqrs_journal"
 """The NOTIFY channel of every journal; the payload names the schema."""
 _VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())"
@@ -511,17 +521,32 @@ class PostgresBatch(LinkedBatch):
             self._journal.schema,
         ]
         conn = self._conn
-        self._reserved = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(_SINGLE, params)
-                row = cur.fetchone()
-        except psycopg2.Error as error:
-            self._end_single()
-            raise self._translate(error) from None
-        except BaseException:
-            self._end_single()
-            raise
+        said = False
+        while True:
+            self._reserved = True
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(_SINGLE, params)
+                    row = cur.fetchone()
+                break
+            except psycopg2.Error as error:
+                self._end_single()
+                if error.pgcode == "55P03" and self._batch_holds_the_lock():
+                    # As on SQLite: a write waits for a long `cqrs apply` (which holds
+                    # the lock from its first append to its last insert), saying so
+                    # once, rather than fail as busy; anything else past the busy
+                    # timeout is still busy.
+                    if not said:
+                        notice(
+                            f"cqrs: note: {self._journal.locator} is held by a batch "
+                            "(cqrs apply); waiting for it to finish"
+                        )
+                        said = True
+                    continue
+                raise self._translate(error) from None
+            except BaseException:
+                self._end_single()
+                raise
         self._reserved = False
         assert row is not None
         last = int(row[0])
@@ -533,6 +558,16 @@ class PostgresBatch(LinkedBatch):
         appended[:] = [
             RecordedEvent.from_row((first + n, *event[1:])) for n, event in enumerate(appended)
         ]
+
+    def _batch_holds_the_lock(self) -> bool:
+        """Whether the reservation lock is held by a batch of many commands (which
+        names itself in application_name while it holds it)."""
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(_HELD_BY_A_BATCH, self._lock())
+                return bool(cur.fetchone() == (True,))
+        except Exception:
+            return False
 
     def _end_single(self) -> None:
         """After a failed _SINGLE: its transaction rolled back, its lock given up."""
