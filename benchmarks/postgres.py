@@ -17,6 +17,7 @@ import importlib
 import itertools
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,9 @@ def run_section(ctx: Context) -> list[Row]:
         server = pg_server.PgServer()
     except BaseException as exc:  # pytest's skip and fail are BaseExceptions
         raise RuntimeError(f"the PostgreSQL server could not be made: {exc}") from None
+    # A SIGTERM (a timeout, a CI runner giving up) would end the bench without its
+    # `finally`, leaving the server running and its folder behind: make it an exit.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         ctx.log("[postgres] starting a server of the bench's own")
         server.start()
@@ -123,6 +127,7 @@ def run_section(ctx: Context) -> list[Row]:
         return _rows(ctx, server)
     finally:
         server.remove()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _rows(ctx: Context, server: Any) -> list[Row]:
