@@ -517,6 +517,36 @@ def test_a_follower_waiting_for_its_server_stops_on_sigterm(
                 follower.wait()
 
 
+def test_a_reader_host_answers_from_its_projection_while_the_server_is_down(
+    fault_run: Run,
+) -> None:
+    def cqrs(*argv: str) -> subprocess.CompletedProcess[str]:
+        return run_cqrs(fault_run.cqrs, *argv, env=fault_run.env, text=True)
+
+    made = cqrs("item", "create", "A", "-d", "kept", "--sync")
+    assert made.returncode == 0, made.stderr
+    fault_run.server.stop("immediate")
+    reads: list[tuple[tuple[str, ...], str]] = [
+        (("item", "get", "A"), "A: kept\n"),
+        (("item", "list"), "A\n"),
+        (("item", "get", "A", "--min-position", "1"), "A: kept\n"),
+    ]
+    for argv, out in reads:
+        done = cqrs(*argv)
+        assert (done.returncode, done.stdout) == (0, out), (argv, done.stderr)
+        note = one_error_line(done.stderr, "cqrs: note: the journal is unreachable (postgresql://")
+        assert note.rstrip().endswith("cannot tell whether the projection is current"), note
+        quiet = cqrs("-q", *argv)
+        assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, out, ""), argv
+    # What needs the server says so: exit 6, retry.
+    for argv in (("status",), ("item", "create", "B"), ("sync",)):
+        done = cqrs(*argv)
+        assert done.returncode == 6, (argv, done.stderr)
+        assert "retry" in one_error_line(done.stderr)
+    fault_run.server.start()
+    assert cqrs("item", "get", "A").stderr == ""
+
+
 # --- The reconnection is the follow loop's, whatever the backend ------------------------------
 
 

@@ -76,16 +76,27 @@ def _note_if_behind(service: QueryService) -> None:
     indexed lookups."""
     if state.quiet:
         return
-    checkpoint = service.checkpoint()
-    if checkpoint and not service.has_journal():
-        from ..journal.redaction import redacted
+    from ..errors import UnavailableError
 
+    checkpoint = service.checkpoint()
+    try:
+        if checkpoint and not service.has_journal():
+            from ..journal.redaction import redacted
+
+            output.note(
+                f"cqrs: note: no journal at {redacted(service.paths.journal)}: cannot tell "
+                "whether the projection is current (is --journal right?)"
+            )
+            return
+        head = service.journal_head()
+    except UnavailableError as unreachable:
+        # A reader host answers from its projection while the journal's server is
+        # down: only this note needed the server.
         output.note(
-            f"cqrs: note: no journal at {redacted(service.paths.journal)}: cannot tell whether the "
-            "projection is current (is --journal right?)"
+            f"cqrs: note: the journal is unreachable ({unreachable}): cannot tell whether "
+            "the projection is current"
         )
         return
-    head = service.journal_head()
     if checkpoint < head:
         from ..sync.catchup_state import behind_note
 

@@ -18,7 +18,7 @@ import unicodedata
 
 from ..domain.item import ItemNotFound
 from ..domain.validation import validate_item_id, validate_text
-from ..errors import StaleReadError, StorageError, UsageError
+from ..errors import StaleReadError, StorageError, UnavailableError, UsageError
 from ..paths import StorePaths
 from ..sqlitefile import translate
 from .models import HistoryEntry, ItemView, Status, ViewStatus
@@ -424,7 +424,14 @@ class QueryService:
         nothing was ever written (every query is then empty)."""
         self._await_own_writes()
         projection = self._open_projection()
-        journal = self._open_journal()
+        try:
+            journal = self._open_journal()
+        except UnavailableError:
+            if projection is None:
+                raise
+            # The journal's server is down: a reader host answers from its projection
+            # (which journal it was built from is checked once the server is back).
+            return projection
         if projection is None:
             if journal is not None and journal.head() > 0:
                 raise StaleReadError(
