@@ -471,3 +471,42 @@ def test_a_lock_held_by_anything_else_is_busy_after_the_timeout(
         holder.close()
         journal.close()
     assert "Blocked" not in ok(env, "events")
+
+
+# --- A large first sync from the server -----------------------------------------------
+
+
+def test_a_large_first_sync_from_the_server_is_built_in_sql_and_equals_a_replay(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal of more than STAGE_MIN events is copied into a temporary file and built
+    in SQL (sync/staging.py): the projection is the one a replay through the views
+    makes, and the temporary file is gone afterwards."""
+    from cqrs_cli.paths import StorePaths
+    from cqrs_cli.sync import runner
+    from cqrs_cli.sync.runner import sync_projection
+
+    lines = [{"op": "create", "id": f"I{n}", "description": f"item {n} blue"} for n in range(2000)]
+    lines += [
+        {"op": "update", "id": f"I{n % 2000}", "description": f"red {n}"} for n in range(3500)
+    ]
+    lines += [{"op": "delete", "id": f"I{n}"} for n in range(0, 2000, 7)]
+    env = child_env(tmp_path / "writer", CQRS_JOURNAL=pg_url, CQRS_CATCHUP="0")
+    ok(env, "apply", "-", stdin="".join(json.dumps(line) + "\n" for line in lines))
+    assert len(lines) > runner.STAGE_MIN
+
+    def built(home: Path, stage_min: int) -> str:
+        monkeypatch.setattr(runner, "STAGE_MIN", stage_min)
+        report = sync_projection(StorePaths.resolve(home=str(home), journal=pg_url))
+        assert report.applied == len(lines)
+        assert [p.name for p in home.iterdir() if "staged" in p.name] == []
+        reader = {**env, "CQRS_HOME": str(home)}
+        return "".join(
+            (
+                ok(reader, "item", "list", "--json", "--include-deleted"),
+                ok(reader, "item", "history", "I3", "--json"),
+                ok(reader, "item", "search", "red", "--limit", "5000", "--json"),
+            )
+        )
+
+    assert built(tmp_path / "sql", runner.STAGE_MIN) == built(tmp_path / "replay", 10**9)

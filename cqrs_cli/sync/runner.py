@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
     Progress = Callable[[int, int], None]
 
+STAGE_MIN = 5000
+"""Events from which a first build or rebuild from a journal without a file of its own
+copies it into a temporary file to build in SQL (staging.py) rather than replay it."""
+
 DEFAULT_BATCH_SIZE = 2000
 CRASH_HOOK_ENV = "CQRS_TEST_CRASH_AT"
 """Testing only: `POINT:N` SIGKILLs this process the Nth time sync reaches POINT
@@ -301,11 +305,20 @@ class Syncer:
         head = applied = 0
         committing = committed = interrupted = False
         # The bulk SQL needs the journal's own file, attached to the projection's
-        # connection; a journal without one is replayed through every view.
+        # connection; a large journal without one (a server's) is copied into a
+        # temporary file first (staging.py), a small one replayed through every view.
         local = journal.local_file()
+        staged = None
         try:
-            if local is not None:
-                bulk.attach(conn, local.sqlite_uri())
+            uri = local.sqlite_uri() if local is not None else None
+            if uri is None and journal.head() >= STAGE_MIN:
+                from .staging import stage
+
+                folder = os.path.dirname(os.path.abspath(projection.path))
+                staged = stage(journal, folder)
+                uri = staged.sqlite_uri()
+            if uri is not None:
+                bulk.attach(conn, uri)
             conn.execute("BEGIN IMMEDIATE")
             if first and projection.checkpoint() != 0:
                 # Another sync got here first: catch up from where it left off.
@@ -316,12 +329,12 @@ class Syncer:
                 view.drop(conn)
             projection.reset_views([(view.name, view.version) for view in views])
             # Up to the head as the attached file shows it, in this transaction.
-            head = bulk.head(conn) if local is not None else journal.head()
+            head = bulk.head(conn) if uri is not None else journal.head()
             builder = Builder(
                 conn,
                 journal,
                 head,
-                attached=local is not None,
+                attached=uri is not None,
                 batch_size=self.batch_size,
                 reached=self._crash.reached,
                 progress=self.progress,
@@ -348,8 +361,10 @@ class Syncer:
             rollback_quietly(conn)
             raise
         finally:
-            if local is not None:
+            if uri is not None:
                 bulk.detach(conn)
+            if staged is not None:
+                staged.remove()
         report = SyncReport(applied, 0, head, rebuilt=not first, reasons=reasons)
         if interrupted:
             raise SyncInterrupted(report, build=build, complete=True)
