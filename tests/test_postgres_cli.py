@@ -510,3 +510,40 @@ def test_a_large_first_sync_from_the_server_is_built_in_sql_and_equals_a_replay(
         )
 
     assert built(tmp_path / "sql", runner.STAGE_MIN) == built(tmp_path / "replay", 10**9)
+
+
+# --- The catch-up after a write, with a server's journal ----------------------------------
+
+
+def test_a_write_catches_up_this_hosts_projection_and_no_password_is_on_a_command_line(
+    tmp_path: Path, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catch-up a write leaves behind gets the server's locator in its environment
+    (readable by its owner only), never on its command line, which any local user sees
+    in `ps`; and it does catch the host's projection up."""
+    import os as os_module
+
+    from cqrs_cli.paths import StorePaths
+    from cqrs_cli.sync import trigger
+
+    locator = pg_server.new_schema_url().replace("postgres@", "postgres:hunter2secret@")
+    env = child_env(tmp_path / "home", CQRS_JOURNAL=locator, CQRS_CATCHUP="1")
+    ok(env, "item", "create", "Item1")
+    ok(env, "sync")  # this host keeps a projection: writes now catch it up
+    ok(env, "item", "create", "Item2")
+    assert wait_until(lambda: "Item2" in ok(env, "item", "list"), timeout=30)
+
+    spawned: list[tuple[list[str], dict[str, str]]] = []
+
+    def spawn(path: str, argv: list[str], environment: dict[str, str], **_: object) -> int:
+        spawned.append((list(argv), dict(environment)))
+        return 0
+
+    monkeypatch.setattr(os_module, "posix_spawn", spawn)
+    monkeypatch.setenv("CQRS_CATCHUP", "1")
+    paths = StorePaths.resolve(home=str(tmp_path / "home"), journal=locator)
+    # Until the real catch-up above has let its lock go (it may still be exiting).
+    assert wait_until(lambda: trigger.after_write(paths) is not None or bool(spawned), 30)
+    ((argv, environment),) = spawned
+    assert not any("hunter2secret" in arg for arg in argv)
+    assert environment[trigger.JOURNAL_VARIABLE] == locator

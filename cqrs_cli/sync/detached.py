@@ -1,5 +1,7 @@
 """`python -m cqrs_cli.sync.detached --lock-fd N --journal J --projection P`: the
-catch-up process a `cqrs` write leaves behind (trigger.py starts it).
+catch-up process a `cqrs` write leaves behind (trigger.py starts it). J is `-` for a
+server's locator, which is then in the environment (CQRS_CATCHUP_JOURNAL), not on the
+command line that every local user can read.
 
 It inherits the locked descriptor N from the writer, which has exited or is about to:
 the lock passed to it with the descriptor (catchup_lock.py). It has no terminal (its
@@ -22,12 +24,17 @@ def main(argv: list[str]) -> int:
         fd = int(options["--lock-fd"])
     except ValueError:
         return 2
+    journal = options["--journal"]
+    if journal == "-":  # a server's locator, in the environment (trigger.py)
+        journal = os.environ.pop("CQRS_CATCHUP_JOURNAL", "")
+        if not journal:
+            return 2
     # Its paths are absolute: do not keep the writer's folder busy (an unmount, say).
     os.chdir("/")
     from ..paths import StorePaths
     from .catchup import catch_up_holding
 
-    paths = StorePaths(options["--journal"], options["--projection"])
+    paths = StorePaths(journal, options["--projection"])
     error, _gate = catch_up_holding(paths, fd)
     # Exit at once, still holding the gate (catchup_lock.py): a writer waiting for it
     # starts the next catch-up only once this process is gone. Nothing is left to

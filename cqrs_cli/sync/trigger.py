@@ -54,6 +54,19 @@ def after_write(paths: StorePaths) -> int | None:
         return None
 
 
+FROM_ENVIRONMENT = "-"
+"""The catch-up's --journal when the locator is a server's: it is passed in the
+environment (JOURNAL_VARIABLE), readable only by its owner, not on the command line,
+which any local user sees in `ps`, with the locator's password."""
+JOURNAL_VARIABLE = "CQRS_CATCHUP_JOURNAL"
+
+
+def _environment(journal: str) -> dict[str, str] | os._Environ[str]:
+    if "://" not in journal:
+        return os.environ
+    return {**os.environ, JOURNAL_VARIABLE: journal}
+
+
 def _start(paths: StorePaths) -> int | None:
     if not wanted(paths.journal, paths.projection):
         return None
@@ -72,7 +85,7 @@ def _start(paths: StorePaths) -> int | None:
             "--lock-fd",
             str(fd),
             "--journal",
-            os.path.abspath(paths.journal) if "://" not in paths.journal else paths.journal,
+            os.path.abspath(paths.journal) if "://" not in paths.journal else FROM_ENVIRONMENT,
             "--projection",
             os.path.abspath(paths.projection),
         ]
@@ -91,7 +104,7 @@ def _start(paths: StorePaths) -> int | None:
             pid = os.posix_spawn(
                 argv[0],
                 argv,
-                os.environ,
+                _environment(paths.journal),
                 file_actions=[
                     stdin,
                     (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
