@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from common import (
     SUBPROCESS_TIMEOUT,
+    InProcessCli,
     child_env,
     default_sigint,
     event_count,
@@ -285,3 +286,19 @@ def test_an_interrupted_import_creates_no_journal(
         "no journal was created (an import is all or nothing); re-run the same command"
     )
     assert list(target.parent.iterdir()) == []
+
+
+# --- The process around the command -------------------------------------------------------
+
+
+def test_commands_that_catch_interrupts_give_the_signals_back_as_they_found_them(
+    store: Path, cli: InProcessCli
+) -> None:
+    """Run inside another program (here the test runner), `sync`, `apply` and `journal
+    import` leave SIGINT and SIGTERM as they were: an ignored signal would outlive the
+    command and be inherited by every process the program starts."""
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    assert cli("item", "create", "Item1").code == 0
+    assert cli("apply", "-", stdin=b'{"op": "create", "id": "Item2"}\n').code == 0
+    assert cli("sync").code == 0
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

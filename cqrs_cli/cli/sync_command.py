@@ -52,15 +52,14 @@ class Interrupts:
                 break
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         import signal
 
-        # Done without an exception, the command has committed and said so: a Ctrl-C
-        # from now on (its summary printed, the process exiting) must not turn its exit
-        # 0 into 130, nor, once the interpreter is finalising, into death by signal.
-        done = exc_type is None
+        # Always what was there before: the CLI also runs inside other programs (the
+        # tests' runner), where an ignored signal would outlive the command and be
+        # inherited by every process they start.
         for signum, handler in self._saved.items():
-            signal.signal(signum, signal.SIG_IGN if done else handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)  # type: ignore[arg-type]
         self._saved.clear()
 
     def _handle(self, signum: int, frame: object) -> None:
