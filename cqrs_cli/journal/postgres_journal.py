@@ -102,6 +102,43 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER journal_meta_fixed BEFORE UPDATE OR DELETE ON journal_meta
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+-- One command's append (_SINGLE): the reservation lock taken and given back here, in the
+-- server, around the insert that hands out positions and assigns the transaction id.
+-- A function, so that its statements are planned once per connection, not per write.
+CREATE FUNCTION append_one(
+    k1 int, k2 int, event_ids text[], stream_ids text[], versions bigint[],
+    types text[], schemas int[], datas text[], times text[], commands text[],
+    keys text[], correlations text[], prevs text[], hashes text[],
+    new_keys text[], key_streams text[], state_streams text[], state_versions bigint[],
+    state_hashes text[], state_datas text[], state_sums text[]
+) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    last bigint;
+BEGIN
+    PERFORM pg_advisory_lock(k1, k2);
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END INTO last
+        FROM positions;
+    INSERT INTO events (position, event_id, stream_id, stream_version, event_type,
+        schema_version, data, recorded_at, command_id, idempotency_key, correlation_id,
+        prev_hash, hash)
+    SELECT last + r.n, r.e, r.s, r.v, r.t, r.sv, r.d, r.a, r.c, r.k, r.co, r.p, r.h
+    FROM unnest(event_ids, stream_ids, versions, types, schemas, datas, times, commands,
+        keys, correlations, prevs, hashes) WITH ORDINALITY
+        AS r(e, s, v, t, sv, d, a, c, k, co, p, h, n);
+    IF cardinality(new_keys) > 0 THEN
+        INSERT INTO idempotency_keys (key, stream_id) SELECT * FROM unnest(new_keys, key_streams);
+    END IF;
+    IF cardinality(state_streams) > 0 THEN
+        INSERT INTO stream_states (stream_id, version, hash, data, checksum)
+        SELECT * FROM unnest(state_streams, state_versions, state_hashes, state_datas,
+            state_sums)
+        ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version,
+            hash = excluded.hash, data = excluded.data, checksum = excluded.checksum;
+    END IF;
+    PERFORM setval('positions', last + cardinality(event_ids));
+    PERFORM pg_advisory_unlock(k1, k2);
+    RETURN last + cardinality(event_ids);
+END $$;
 """
 
 _COLUMNS = ", ".join(COLUMNS)
@@ -135,33 +172,19 @@ _FLUSH_AND_RELEASE = (
     _FLUSH + "; SELECT setval('positions', greatest(%s, (SELECT last_value FROM positions))); "
     "SELECT pg_advisory_unlock(%s, %s)"
 )
-_LAST_TAKEN = "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM positions)"
 _SINGLE = (
     # One command's events, in one round trip from the client: the reservation lock is
-    # taken and given back inside it, server-side, around the insert that hands out
-    # positions (after the transaction id: the insert assigns it), so a writer
-    # descheduled between two round trips cannot hold up the others. Then COMMIT, and
-    # the followers' notice in a transaction of its own that does not wait for its
-    # flush to disk (a NOTIFY holds a cluster-wide lock through its commit).
-    "BEGIN; SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s); "
-    "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, "
-    "schema_version, data, recorded_at, command_id, idempotency_key, correlation_id, "
-    f"prev_hash, hash) SELECT {_LAST_TAKEN} + r.n, r.event_id, r.stream_id, "
-    "r.stream_version, r.event_type, r.schema_version, r.data, r.recorded_at, r.command_id, "
-    "r.idempotency_key, r.correlation_id, r.prev_hash, r.hash FROM unnest(%s::text[], "
-    "%s::text[], %s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS r(event_id, "
-    "stream_id, stream_version, event_type, schema_version, data, recorded_at, command_id, "
-    "idempotency_key, correlation_id, prev_hash, hash, n); "
-    "INSERT INTO idempotency_keys (key, stream_id) SELECT * FROM unnest(%s::text[], %s::text[]); "
-    "INSERT INTO stream_states (stream_id, version, hash, data, checksum) "
-    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[]) "
-    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
-    "hash = excluded.hash, data = excluded.data, checksum = excluded.checksum; "
-    f"SELECT setval('positions', {_LAST_TAKEN} + %s); SELECT pg_advisory_unlock(%s, %s); "
-    "COMMIT; "
+    # taken and given back inside the server (append_one, in _DDL), around the insert
+    # that hands out positions (after the transaction id: the insert assigns it), so a
+    # writer descheduled between two round trips cannot hold up the others. Then
+    # COMMIT, and the followers' notice in a transaction of its own that does not wait
+    # for its flush to disk (a NOTIFY holds a cluster-wide lock through its commit).
+    "BEGIN; SET LOCAL lock_timeout = %s; SELECT append_one(%s, %s, %s::text[], %s::text[], "
+    "%s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+    "%s::text[], %s::text[], %s::text[]); COMMIT; "
     "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); COMMIT; "
-    "SELECT currval('positions')"  # this session's setval: the last position taken
+    "SELECT currval('positions')"  # append_one's setval: the last position taken
 )
 _NOTIFY = "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); COMMIT"
 _HELD_BY_A_BATCH = (
@@ -515,8 +538,6 @@ class PostgresBatch(LinkedBatch):
             *self._lock(),
             *map(list, list(zip(*pending, strict=True))[1:]),
             *self._key_and_state_columns(),
-            count,
-            *self._lock(),
             _CHANNEL,
             self._journal.schema,
         ]
