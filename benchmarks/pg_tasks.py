@@ -187,20 +187,21 @@ def _notify_inside(journal: Any) -> Any:
     from cqrs_cli.journal.postgres_journal import PostgresBatch, PostgresJournal
 
     # A single command's batch sends its statements, COMMIT and the notice (in a
-    # transaction of its own) in one round trip (_SINGLE): move the notice before COMMIT.
-    single = getattr(pg, "_SINGLE", None)
-    if single is not None:
-        after = "COMMIT; BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); "
-        if single.count(after) != 1:
-            raise RuntimeError("postgres_journal._SINGLE changed: see pg_tasks._notify_inside")
-        # The same parameters in the same order: only the first COMMIT moves after NOTIFY.
-        pg._SINGLE = single.replace(after, "SELECT pg_notify(%s, %s); ")
+    # transaction of its own) in one round trip (SINGLE, or SINGLE_EVENT for a command
+    # of one event): move the notice before COMMIT. The same parameters in the same
+    # order: only the first COMMIT moves after NOTIFY.
+    after = "COMMIT; BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify(%s, %s); "
+    for name in ("SINGLE", "SINGLE_EVENT"):
+        single = getattr(pg, name, None)
+        if not isinstance(single, str) or single.count(after) != 1:
+            raise RuntimeError(f"postgres_journal.{name} changed: see pg_tasks._notify_inside")
+        setattr(pg, name, single.replace(after, "SELECT pg_notify(%s, %s); "))
 
     class NotifyInsideBatch(PostgresBatch):
         def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
             if exc_type is None and self._pending and not getattr(self, "_single", False):
                 with self._conn.cursor() as cur:
-                    cur.execute("SELECT pg_notify(%s, %s)", (pg._CHANNEL, self._journal.schema))
+                    cur.execute("SELECT pg_notify(%s, %s)", (pg.CHANNEL, self._journal.schema))
             super().__exit__(exc_type, exc, traceback)
 
     class NotifyInsideJournal(PostgresJournal):

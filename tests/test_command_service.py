@@ -331,6 +331,9 @@ class RacingBatch:
     def stream_version(self, stream_id: str) -> int:
         return self._inner.stream_version(stream_id)
 
+    def go_on_from(self, stream_id: str, version: int, head: str) -> bool:
+        return self._inner.go_on_from(stream_id, version, head)
+
     def read_streams(
         self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
     ) -> dict[str, list[RecordedEvent]]:

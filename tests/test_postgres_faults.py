@@ -718,14 +718,15 @@ def test_a_journal_created_between_two_looks_of_a_first_write_is_taken_for_one(
     "holds an events table that is not a cqrs journal's": journal_meta was not there yet
     when it looked, the events table was when it looked again."""
     from cqrs_cli.journal.postgres_connect import connect, parse
-    from cqrs_cli.journal.postgres_journal import _CREATE_SCHEMA, _DDL, PostgresBackend
+    from cqrs_cli.journal.postgres_journal import PostgresBackend
+    from cqrs_cli.journal.postgres_sql import CREATE_SCHEMA, DDL
 
     where = parse(pg_url)
     creator = connect(where)
     creator.autocommit = False
     with creator.cursor() as cur:
-        cur.execute(_CREATE_SCHEMA)
-        cur.execute(_DDL)
+        cur.execute(CREATE_SCHEMA)
+        cur.execute(DDL)
         cur.execute(
             "INSERT INTO journal_meta (key, value) VALUES ('format', 'cqrs journal'), "
             "('schema_version', '1'), ('journal_id', 'made-by-the-other-writer')"

@@ -88,6 +88,16 @@ class JournalBatch(Protocol):
         """The stream's current version (0: no events), as seen inside the batch."""
         ...
 
+    def go_on_from(self, stream_id: str, version: int, head: str) -> bool:
+        """Whether the batch may append to the stream after `version`, as its caller
+        read the stream before the batch began (`head`: the hash of that version's
+        event, GENESIS for none); False: the stream has moved on, read it again.
+        Starts a new round. A batch under a write lock compares with the version it
+        reads; a batch whose commit refuses a stale version by itself (a unique
+        constraint: a single command on a server journal) takes the caller's word
+        without a read, and raises WrongExpectedVersion at commit if it was stale."""
+        ...
+
     def read_streams(
         self, stream_ids: Sequence[str], from_versions: Mapping[str, int] | None = None
     ) -> dict[str, list[RecordedEvent]]:

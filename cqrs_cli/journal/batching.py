@@ -58,6 +58,10 @@ class LinkedBatch:
     def stream_version(self, stream_id: str) -> int:
         raise NotImplementedError
 
+    def go_on_from(self, stream_id: str, version: int, head: str) -> bool:
+        """By default the version read here, under the batch's lock, decides."""
+        return self.stream_version(stream_id) == version
+
     def append(
         self,
         stream_id: str,

@@ -19,7 +19,7 @@ from ..ids import new_uuid
 from ..paths import StorePaths
 from .checks import check_token, check_version, validated
 from .pipeline import MAX_ATTEMPTS, BatchCommand, StaleRead, write_one, write_result
-from .streams import load
+from .streams import NEW, load
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -124,18 +124,25 @@ class CommandService:
         journal = self._open(create=True)
         assert journal is not None
         item_id = line.command.item_id
+        # A create is first tried on the item as new, without reading it: the batch
+        # finds out if it is not (StaleRead, or WrongExpectedVersion at a server's
+        # commit), and the command is decided again on the item as read. Most creates
+        # are of new items, and on a server the read is a round trip.
+        guess = isinstance(line.command, CreateItem)
         for _ in range(MAX_ATTEMPTS):
-            item = load(journal, item_id)
+            item = NEW if guess else load(journal, item_id)
             try:
                 with journal.batch(single=True) as batch:
                     verdict, state, events, position = write_one(
                         batch, line, item, self._clock(), self._new_id
                     )
             except StaleRead:
+                guess = False
                 continue  # another writer got there between the read and the lock
             except WrongExpectedVersion:
-                if expected_version is not None:
+                if expected_version is not None and not guess:
                     raise
+                guess = False
                 continue  # another writer committed first: decide again
             result = write_result(line.command.item_id, verdict, state, events, position)
             if result.position is not None:

@@ -150,8 +150,9 @@ def write_one(
     new_id: Callable[[], str],
 ) -> tuple[Verdict, ItemState, list[RecordedEvent], int | None]:
     """A single command, the only one of `batch`: `item` is its item as read before the
-    batch began (write/streams.py); inside the batch its key is looked up and the
-    stream's version compared with the item's (StaleRead if it moved on), then
+    batch began (write/streams.py), or taken to be new; inside the batch its key is
+    looked up and the batch told where the item's stream was (StaleRead if it moved
+    on: `JournalBatch.go_on_from`), then
     `decide_and_append`, and a new state record saved when one is due. Returns what
     `decide_and_append` returns, and the position the item was at before (for
     `write_result`).
@@ -170,7 +171,7 @@ def write_one(
             batch, command, INITIAL, done, recorded_at, new_id
         )
         return verdict, state, events, None
-    if batch.stream_version(item_id) != item.state.version:
+    if not batch.go_on_from(item_id, item.state.version, item.head):
         raise StaleRead
     verdict, state, events = decide_and_append(
         batch, command, item.state, None, recorded_at, new_id

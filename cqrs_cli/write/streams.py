@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..domain.codec import decode, decode_state, encode_state
 from ..domain.item import INITIAL, ItemState, evolve
+from ..journal.chain import GENESIS
 from ..journal.records import StateRecord
 
 TYPE_CHECKING = False
@@ -27,15 +28,19 @@ many events, and one write in this many also saves a record (one small upsert)."
 
 
 class Loaded:
-    """An item's state, the position of its last event (None: it has none), and the
-    version of the state record it was loaded from (0: none)."""
+    """An item's state, the position of its last event (None: it has none), the
+    version of the state record it was loaded from (0: none), and the hash of its last
+    event (GENESIS: none), which its next event links to."""
 
-    __slots__ = ("position", "saved", "state")
+    __slots__ = ("head", "position", "saved", "state")
 
-    def __init__(self, state: ItemState, position: int | None, saved: int) -> None:
+    def __init__(
+        self, state: ItemState, position: int | None, saved: int, head: str = GENESIS
+    ) -> None:
         self.state = state
         self.position = position
         self.saved = saved
+        self.head = head
 
 
 NEW = Loaded(INITIAL, None, 0)
@@ -58,7 +63,9 @@ def fold_from(record: StateRecord | None, events: list[RecordedEvent]) -> Loaded
         state, tail, saved = found, events[1:], record.version
     for e in tail:
         state = evolve(state, decode(e.stream_id, e.event_type, e.schema_version, e.data))
-    return Loaded(state, events[-1].position if events else None, saved)
+    if not events:
+        return Loaded(state, None, saved)
+    return Loaded(state, events[-1].position, saved, events[-1].hash)
 
 
 def load(journal: Journal, item_id: str) -> Loaded:

@@ -1,0 +1,167 @@
+"""A single command's write on PostgreSQL, which takes one round trip when it can.
+
+A create is first tried on the item as new, without reading it; a command's one event
+goes through the server function append_event; the stream's version is not read again
+inside the batch, since the unique constraint refuses a stale append at commit. These
+tests hold what must stay true of that path: a create of an existing item is refused
+as before and leaves the journal sound, keys and state records take the same path,
+and a journal made by an earlier cqrs (without append_event) is upgraded by its first
+write, or written through append_one by a role that may not upgrade it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from common import child_env, installed_cqrs, run_cqrs
+from pg_server import PgServer, pg_server, pg_url
+
+from cqrs_cli import CommandService
+from cqrs_cli.journal.locator import open_journal
+from cqrs_cli.journal.postgres_journal import PostgresJournal
+
+__all__ = ["pg_server", "pg_url"]
+
+
+def _env(home: Path, journal: str) -> dict[str, str]:
+    return child_env(home, CQRS_JOURNAL=journal, CQRS_CATCHUP="0")
+
+
+def _cqrs(env: dict[str, str], *argv: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    return run_cqrs(installed_cqrs(), *argv, stdin=stdin, env=env, text=True)
+
+
+def _schema(url: str) -> str:
+    return url.rpartition("schema=")[2]
+
+
+def _has_append_event(server: PgServer, url: str) -> bool:
+    found = server.sql(
+        "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        f"WHERE p.proname = 'append_event' AND n.nspname = '{_schema(url)}'"
+    )
+    return found == [(1,)]
+
+
+def test_a_create_of_an_existing_item_is_refused_as_on_sqlite_and_the_journal_stays_sound(
+    tmp_path: Path, pg_url: str
+) -> None:
+    server_env = _env(tmp_path / "pg-home", pg_url)
+    file_env = _env(tmp_path / "file-home", str(tmp_path / "journal.db"))
+    refused = []
+    for env in (server_env, file_env):
+        assert _cqrs(env, "item", "create", "Item1", "-d", "first").returncode == 0
+        for extra in ((), ("--expect-version", "0"), ("--idempotency-key", "k")):
+            again = _cqrs(env, "item", "create", "Item1", "-d", "second", *extra)
+            refused.append((again.returncode, again.stderr.replace(env["CQRS_JOURNAL"], "J")))
+        assert _cqrs(env, "item", "create", "Item2").returncode == 0
+    assert refused[:3] == refused[3:]
+    assert refused[0][0] != 0 and "already exists" in refused[0][1]
+    assert refused[1][0] == 4 and "expected version 0" in refused[1][1]
+    events = [json.loads(line) for line in _cqrs(server_env, "events").stdout.splitlines()]
+    assert [(e["stream_id"], e["event_type"]) for e in events] == [
+        ("Item1", "ItemCreated"),
+        ("Item2", "ItemCreated"),
+    ]
+    assert events[0]["data"]["description"] == "first"
+    positions = [e["position"] for e in events]
+    assert positions == sorted(set(positions))
+    assert _cqrs(server_env, "journal", "verify").returncode == 0
+    # The refused attempt may have used a position (gaps are allowed): a move to a
+    # file and back keeps every position, byte for byte.
+    exported = _cqrs(server_env, "journal", "export").stdout
+    moved = _env(tmp_path / "moved-home", str(tmp_path / "moved.db"))
+    assert _cqrs(moved, "journal", "import", "-", stdin=exported.encode()).returncode == 0
+    assert _cqrs(moved, "journal", "export").stdout == exported
+    assert _cqrs(server_env, "sync").returncode == 0
+    listed = json.loads(_cqrs(server_env, "item", "list", "--json").stdout)
+    assert [(i["item_id"], i["description"]) for i in listed] == [("Item1", "first"), ("Item2", "")]
+
+
+def test_keys_and_state_records_take_the_one_event_path_and_stay_sound(
+    tmp_path: Path, pg_url: str
+) -> None:
+    journal = open_journal(pg_url)
+    assert isinstance(journal, PostgresJournal)
+    service = CommandService(journal=journal, catch_up=False)
+    first = service.create_item("Long", "v0", idempotency_key="make-long")
+    assert first.outcome == "created"
+    for n in range(1, 60):
+        service.update_item("Long", f"v{n}", idempotency_key=f"update-{n}")
+    record = journal.read_state("Long")
+    assert record is not None and record.version == 50
+    assert record.hash == journal.read_stream("Long", 50)[0].hash
+    # A retried key is found, and appends nothing.
+    again = service.create_item("Long", "v0", idempotency_key="make-long")
+    assert again.already_applied
+    assert service.update_item("Long", "v59", idempotency_key="update-59").already_applied
+    # The next write decides from the record: the state it reaches is the fold's.
+    assert service.update_item("Long", "last").version == 61
+    assert journal.append_event
+    journal.close()
+    env = _env(tmp_path / "home", pg_url)
+    assert _cqrs(env, "journal", "verify").returncode == 0
+    assert _cqrs(env, "sync").returncode == 0
+    got = json.loads(_cqrs(env, "item", "get", "Long", "--json").stdout)
+    assert (got["description"], got["version"]) == ("last", 61)
+
+
+def test_a_journal_made_by_an_earlier_cqrs_gets_append_event_at_its_first_write(
+    tmp_path: Path, pg_server: PgServer, pg_url: str
+) -> None:
+    env = _env(tmp_path / "home", pg_url)
+    assert _cqrs(env, "item", "create", "Before").returncode == 0
+    assert _has_append_event(pg_server, pg_url)
+    pg_server.sql(f'DROP FUNCTION "{_schema(pg_url)}".append_event')
+    assert not _has_append_event(pg_server, pg_url)
+    done = _cqrs(env, "item", "create", "After")
+    assert done.returncode == 0, done.stderr
+    assert "cqrs:" not in done.stderr  # no note, no warning: the upgrade is silent
+    assert _has_append_event(pg_server, pg_url)
+    assert _cqrs(env, "journal", "verify").returncode == 0
+    assert _cqrs(env, "sync").returncode == 0
+    listed = json.loads(_cqrs(env, "item", "list", "--json").stdout)
+    assert [i["item_id"] for i in listed] == ["After", "Before"]
+
+
+@pytest.fixture
+def writer_role(pg_server: PgServer, pg_url: str) -> str:
+    """A role that may read and append to the journal at pg_url but not create in its
+    schema; its locator. The journal exists, without append_event."""
+    schema = _schema(pg_url)
+    role = f"writer_{schema}"
+    open_journal(pg_url).close()
+    pg_server.sql(
+        f'DROP FUNCTION "{schema}".append_event; '
+        f"CREATE ROLE {role} LOGIN; "
+        f'GRANT USAGE ON SCHEMA "{schema}" TO {role}; '
+        f'GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA "{schema}" TO {role}; '
+        f'GRANT UPDATE ON "{schema}".stream_states TO {role}; '
+        f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}'
+    )
+    return pg_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+
+
+def test_a_writer_that_may_not_upgrade_the_journal_writes_through_append_one(
+    tmp_path: Path, pg_server: PgServer, pg_url: str, writer_role: str
+) -> None:
+    env = _env(tmp_path / "home", writer_role)
+    for argv in (
+        ("item", "create", "Item1"),
+        ("item", "update", "Item1", "changed", "--idempotency-key", "k1"),
+        ("item", "update", "Item1", "changed", "--idempotency-key", "k1"),
+        ("item", "create", "Item2"),
+    ):
+        done = _cqrs(env, *argv)
+        assert done.returncode == 0, (argv, done.stderr)
+    assert not _has_append_event(pg_server, pg_url)
+    events = [json.loads(line) for line in _cqrs(env, "events").stdout.splitlines()]
+    assert [(e["stream_id"], e["stream_version"]) for e in events] == [
+        ("Item1", 1),
+        ("Item1", 2),
+        ("Item2", 1),
+    ]
+    assert _cqrs(_env(tmp_path / "owner", pg_url), "journal", "verify").returncode == 0
