@@ -233,6 +233,13 @@ class Journal(Protocol):
         """How many events have a position above `position`."""
         ...
 
+    def read_for_build(self, after: int, up_to: int, limit: int) -> list[tuple[object, ...]]:
+        """Up to `limit` events after position `after` and up to `up_to`, in position
+        order, as rows of records.BUILD_COLUMNS only: what a journal without a file of
+        its own is copied as for a build in SQL (sync/staging.py), without the columns
+        no build reads nor an event object per row."""
+        ...
+
     def wait_for_change(self, after: int, timeout: float) -> bool:
         """True as soon as the head is above `after` (at once if it already is), False
         when `timeout` seconds pass first. Holds no read transaction while waiting."""

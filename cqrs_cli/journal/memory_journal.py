@@ -18,7 +18,7 @@ from ..errors import StorageError
 from ..ids import new_uuid
 from .batching import LinkedBatch
 from .chain import GENESIS
-from .records import RecordedEvent, StateRecord
+from .records import RecordedEvent, StateRecord, build_rows
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,6 +97,9 @@ class MemoryJournal:
                 if event_type is None or event.event_type == event_type:
                     found.append(event)
             return found
+
+    def read_for_build(self, after: int, up_to: int, limit: int) -> list[tuple[object, ...]]:
+        return build_rows(self.read_all(after, limit), up_to)
 
     def head(self) -> int:
         with self._lock:

@@ -54,6 +54,7 @@ from .postgres_sql import (
     NOTIFY,
     RESERVE,
     SELECT_EVENTS,
+    SELECT_FOR_BUILD,
     SELECT_STATE,
     SINGLE,
     SINGLE_EVENT,
@@ -193,6 +194,9 @@ class PostgresJournal:
         return self._events(
             f"{SELECT_EVENTS} WHERE {' AND '.join(where)} ORDER BY position LIMIT %s", params
         )
+
+    def read_for_build(self, after: int, up_to: int, limit: int) -> list[tuple[object, ...]]:
+        return self._fetch(SELECT_FOR_BUILD, (after, up_to, limit))
 
     def head(self) -> int:
         import psycopg2

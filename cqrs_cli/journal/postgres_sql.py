@@ -6,7 +6,7 @@ connection's search_path (postgres_connect.connect).
 
 from __future__ import annotations
 
-from .records import COLUMNS
+from .records import BUILD_COLUMNS, COLUMNS
 
 LOCK_CLASS = 0x63717273
 """The first key of the journal's advisory locks ("cqrs"); the second is the schema's."""
@@ -200,6 +200,10 @@ HELD_BY_A_BATCH = (
 CHANNEL = "cqrs_journal"
 """The NOTIFY channel of every journal; the payload names the schema."""
 VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())"
+SELECT_FOR_BUILD = (
+    f"SELECT {', '.join(BUILD_COLUMNS)} FROM events WHERE position > %s AND position <= %s "
+    f"AND {VISIBLE} ORDER BY position LIMIT %s"
+)
 LOOK_AGAIN = (
     # After journal_meta was not found: the tables as they are now, and whether the
     # schema exists but the role has no USAGE on it (the search path then skips it).

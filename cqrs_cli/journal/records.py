@@ -52,6 +52,39 @@ COLUMNS = (
 )
 """The journal's columns, in the order of its table and of RecordedEvent's fields."""
 
+BUILD_COLUMNS = (
+    "position",
+    "stream_id",
+    "stream_version",
+    "event_type",
+    "schema_version",
+    "data",
+    "recorded_at",
+    "hash",
+)
+"""The columns of the journal's events that a view's build in SQL may read (views/
+base.py, JOURNAL): what `Journal.read_for_build` returns, and what a journal without a
+file of its own copies for a build (sync/staging.py)."""
+
+
+def build_rows(events: list[RecordedEvent], up_to: int) -> list[tuple[object, ...]]:
+    """`events` up to position `up_to`, as rows of BUILD_COLUMNS."""
+    return [
+        (
+            e.position,
+            e.stream_id,
+            e.stream_version,
+            e.event_type,
+            e.schema_version,
+            e.data,
+            e.recorded_at,
+            e.hash,
+        )
+        for e in events
+        if e.position <= up_to
+    ]
+
+
 # A named tuple: a row from SQLite becomes an event with one C call (`from_row`), and an
 # appended event is already the row its insert binds. (A slots class cost about 1 us per
 # event to build, a fifth of `cqrs apply`'s work per command.) mypy sees the typed

@@ -32,7 +32,14 @@ from ..sqlitefile import (
 )
 from .batching import LinkedBatch, events_by_key, intact_records
 from .chain import GENESIS, bulk_event_hash, event_hash
-from .records import COLUMNS, RecordedEvent, StateRecord, intact_state, state_checksum
+from .records import (
+    COLUMNS,
+    RecordedEvent,
+    StateRecord,
+    build_rows,
+    intact_state,
+    state_checksum,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -298,6 +305,10 @@ class SqliteJournal:
             f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY position LIMIT ?", (*params, limit)
         )
         return [_row(r) for r in rows]
+
+    def read_for_build(self, after: int, up_to: int, limit: int) -> list[tuple[object, ...]]:
+        # Never needed for a build (the file is attached), kept for the contract.
+        return build_rows(self.read_all(after, limit), up_to)
 
     # Verification (journal/verify.py): the checks only SQL can make cheaply.
 

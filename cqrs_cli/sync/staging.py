@@ -8,35 +8,43 @@ position order, into a temporary SQLite file beside the projection, which is att
 instead and removed afterwards. The copy is a snapshot up to the head read when it
 starts: events committed meanwhile are left to the next catch-up, as with a file.
 
-The copy costs one insert per event into a file nobody else reads (no journal, no
-synchronous writes); measured against replaying through the views, it pays for itself
-many times over (`make bench`, the PostgreSQL sync row).
+The copy holds only the columns a build reads (records.BUILD_COLUMNS), as the rows the
+journal returns (`Journal.read_for_build`: no event object per row), and a thread reads
+the next page from the journal while this one is inserted: the driver and SQLite both
+let go of the GIL while they wait or work. Measured on 100,000 events from PostgreSQL:
+0.64 s for whole events read and inserted in turn, 0.17 s this way.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
 import tempfile
+import threading
 
-from ..journal.records import COLUMNS
+from ..journal.records import BUILD_COLUMNS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from ..journal.base import Journal
 
 PAGE = 5000
 """Events read from the journal per request."""
+_AHEAD = 2
+"""Pages the reading thread may hold before the inserts take them."""
 
 _CREATE = (
-    "CREATE TABLE events (position INTEGER PRIMARY KEY, event_id TEXT, stream_id TEXT, "
+    "CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT, "
     "stream_version INTEGER, event_type TEXT, schema_version INTEGER, data TEXT, "
-    "recorded_at TEXT, command_id TEXT, idempotency_key TEXT, correlation_id TEXT, "
-    "prev_hash TEXT, hash TEXT)"
+    "recorded_at TEXT, hash TEXT)"
 )
-_INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_INSERT = (
+    f"INSERT INTO events ({', '.join(BUILD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(BUILD_COLUMNS))})"
+)
 
 
 class StagedJournal:
@@ -76,17 +84,13 @@ def stage(
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute(_CREATE)
             conn.execute("BEGIN")
-            after = copied = 0
-            while after < head:
-                events = journal.read_all(after=after, limit=PAGE)
-                events = [e for e in events if e.position <= head]
-                if not events:
-                    break
-                conn.executemany(_INSERT, events)
-                after = events[-1].position
-                copied += len(events)
-                if progress is not None:
-                    progress(copied)
+            copied = 0
+            with _Pages(journal, head) as pages:
+                for rows in pages:
+                    conn.executemany(_INSERT, rows)
+                    copied += len(rows)
+                    if progress is not None:
+                        progress(copied)
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -94,3 +98,63 @@ def stage(
         staged.remove()
         raise
     return staged
+
+
+class _Pages:
+    """The journal's events up to `head`, page by page, read by a thread of their own
+    one or two pages ahead of the caller. An error of the journal's (the server gone)
+    is raised in the caller's thread, at the page it stopped at; a caller that stops
+    early (an interrupt) stops the thread before the journal is used again."""
+
+    def __init__(self, journal: Journal, head: int) -> None:
+        self._journal = journal
+        self._head = head
+        self._queue: queue.Queue[list[tuple[object, ...]] | BaseException | None] = queue.Queue(
+            maxsize=_AHEAD
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="cqrs-staging", daemon=True)
+
+    def __enter__(self) -> _Pages:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:  # make room for a page the thread is waiting to hand over
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[list[tuple[object, ...]]]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _read(self) -> None:
+        after = 0
+        try:
+            while after < self._head and not self._stop.is_set():
+                rows = self._journal.read_for_build(after, self._head, PAGE)
+                if not rows:
+                    break
+                self._put(rows)
+                after = int(rows[-1][0])  # type: ignore[call-overload]
+        except BaseException as error:  # handed to the caller's thread
+            self._put(error)
+            return
+        self._put(None)
+
+    def _put(self, item: list[tuple[object, ...]] | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
