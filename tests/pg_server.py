@@ -17,6 +17,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -158,9 +160,9 @@ def wait_until_up(server: PgServer, timeout: float = 30) -> None:
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> object:
-    """The session's shared server (tests that crash or restart one make their own)."""
+@contextmanager
+def running_server() -> Iterator[PgServer]:
+    """A new server, started and answering; removed at the end, whatever state it is in."""
     server = PgServer()
     try:
         server.start()
@@ -168,6 +170,14 @@ def pg_server() -> object:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The session's shared server (tests that crash or restart one make their own:
+    `running_server`)."""
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from common import (
     run_cqrs,
     wait_until,
 )
-from pg_server import PgServer, pg_server, pg_url, wait_until_up
+from pg_server import PgServer, pg_server, pg_url, running_server
 
 from cqrs_cli.errors import UnavailableError
 from cqrs_cli.paths import StorePaths
@@ -154,13 +154,8 @@ with open(log, "a") as out:
 @pytest.fixture
 def own_server() -> Iterator[PgServer]:
     """A server of this test's own: it is crashed."""
-    server = PgServer()
-    try:
-        server.start()
-        wait_until_up(server)
+    with running_server() as server:
         yield server
-    finally:
-        server.remove()
 
 
 def schema_of(url: str) -> str:
