@@ -179,9 +179,10 @@ def _created(description: str) -> list[NewEvent]:
 def test_a_commit_out_of_position_order_is_neither_skipped_nor_repeated(
     env: dict[str, str], pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Writer A takes a position and waits before committing (its rows are in, its
-    reservation released); writer B takes the next position and commits; a sync runs in
-    between, and again after A commits: the projection has both, once each."""
+    """Writer A (a batch) takes a position and waits before committing (its rows are
+    in, its reservation released); writer B (a single command, which does not wait for
+    writers in flight as a batch does) takes the next position and commits; a sync runs
+    in between, and again after A commits: the projection has both, once each."""
     ok(env, "item", "create", "Seed")
     writer_a = open_journal(pg_url)
     writer_b = open_journal(pg_url)
@@ -207,10 +208,10 @@ def test_a_commit_out_of_position_order_is_neither_skipped_nor_repeated(
     thread.start()
     try:
         assert positioned.wait(30)
-        with writer_b.batch() as batch:
+        with writer_b.batch(single=True) as batch:
             batch.stream_version("B")
-            (b_event,) = batch.append("B", 0, _created("b"), _metadata())
-        assert b_event.position > a_events[0]
+            b_events = batch.append("B", 0, _created("b"), _metadata())
+        assert b_events[0].position > a_events[0]  # positions given at its commit
         # B is committed, A is not: the reader stops before A's position.
         assert "Synced 1 event (position 0 -> 1)" in ok(env, "sync")
         assert item_ids(env) == ["Seed"]

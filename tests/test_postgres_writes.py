@@ -5,14 +5,16 @@ goes through the server function append_event; the stream's version is not read 
 inside the batch, since the unique constraint refuses a stale append at commit. These
 tests hold what must stay true of that path: a create of an existing item is refused
 as before and leaves the journal sound, keys and state records take the same path,
-and a journal made by an earlier cqrs (without append_event) is upgraded by its first
-write, or written through append_one by a role that may not upgrade it.
+a journal made by an earlier cqrs (without append_event) is upgraded by its first
+write, or written through append_one by a role that may not upgrade it, and a batch of
+many commands reserves before it reads, so that a single write racing it waits.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from pg_server import PgServer, pg_server, pg_url
 from cqrs_cli import CommandService
 from cqrs_cli.journal.locator import open_journal
 from cqrs_cli.journal.postgres_journal import PostgresJournal
+from cqrs_cli.journal.records import AppendMetadata, NewEvent
 
 __all__ = ["pg_server", "pg_url"]
 
@@ -165,3 +168,139 @@ def test_a_writer_that_may_not_upgrade_the_journal_writes_through_append_one(
         ("Item2", 1),
     ]
     assert _cqrs(_env(tmp_path / "owner", pg_url), "journal", "verify").returncode == 0
+
+
+def test_a_batch_reserves_before_it_reads_so_a_racing_write_waits_instead_of_failing_it(
+    pg_url: str,
+) -> None:
+    journal = open_journal(pg_url)
+    other = open_journal(pg_url)
+    try:
+        CommandService(journal=journal, catch_up=False).create_item("Shared", "first")
+        racing = CommandService(journal=other, catch_up=False)
+        results: list[object] = []
+        with journal.batch() as batch:
+            assert batch.read_streams(["Shared"])["Shared"][-1].stream_version == 1
+            writer = threading.Thread(
+                target=lambda: results.append(racing.update_item("Shared", "theirs"))
+            )
+            writer.start()
+            writer.join(0.5)
+            assert writer.is_alive()  # waiting for the batch, not writing version 2
+            mine = NewEvent("mine-1", "ItemUpdated", 1, '{"description":"mine"}')
+            batch.append("Shared", 1, [mine], AppendMetadata("2026-01-01T00:00:00Z", "c-mine"))
+        writer.join(30)
+        assert len(results) == 1
+        stream = journal.read_stream("Shared")
+        assert [(e.stream_version, e.data) for e in stream] == [
+            (1, '{"description":"first"}'),
+            (2, '{"description":"mine"}'),
+            (3, '{"description":"theirs"}'),
+        ]
+    finally:
+        journal.close()
+        other.close()
+
+
+def _shared_item(pg_url: str) -> None:
+    journal = open_journal(pg_url)
+    try:
+        CommandService(journal=journal, catch_up=False).create_item("Shared", "first")
+    finally:
+        journal.close()
+
+
+def _batch_update(pg_url: str, description: str, seen: list[int]) -> None:
+    """A batch of one update of Shared, as `cqrs apply` makes it: read, then append;
+    `seen` gets the version it read."""
+    journal = open_journal(pg_url)
+    try:
+        with journal.batch() as batch:
+            version = batch.read_streams(["Shared"])["Shared"][-1].stream_version
+            seen.append(version)
+            event = NewEvent(
+                f"e-{description}", "ItemUpdated", 1, json.dumps({"description": description})
+            )
+            batch.append("Shared", version, [event], AppendMetadata("t", f"c-{description}"))
+    finally:
+        journal.close()
+
+
+def test_a_batch_reads_only_after_a_write_in_flight_has_committed(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    """A single write that took its position before the batch began, and has not yet
+    committed: the batch waits for it, then reads its event, instead of reading the
+    item without it and failing at its insert."""
+    import psycopg2
+
+    from cqrs_cli.journal.postgres_sql import LOCK_CLASS
+
+    _shared_item(pg_url)
+    journal = open_journal(pg_url)
+    assert isinstance(journal, PostgresJournal)
+    k1, k2 = journal.lock_keys
+    assert k1 == LOCK_CLASS
+    journal.close()
+    in_flight = psycopg2.connect(
+        pg_url.partition("?")[0], options=f"-c search_path={_schema(pg_url)}"
+    )
+    seen: list[int] = []
+    batch = threading.Thread(target=_batch_update, args=(pg_url, "batch", seen))
+    try:
+        with in_flight.cursor() as cur:
+            # What a single command's SINGLE_EVENT does, stopped before its COMMIT.
+            cur.execute(
+                "SELECT append_event(%s, %s, 'e-inflight', 'Shared', 2, 'ItemUpdated', 1, "
+                "'{\"description\":\"in flight\"}', 't', 'c-inflight', NULL, NULL, %s, %s, "
+                "NULL, NULL)",
+                (k1, k2, "0" * 64, "1" * 64),
+            )
+        batch.start()
+        batch.join(0.5)
+        assert batch.is_alive() and seen == []  # waiting, not reading yet
+        in_flight.commit()
+    finally:
+        in_flight.close()
+    batch.join(30)
+    assert seen == [2]
+    journal = open_journal(pg_url)
+    assert [e.stream_version for e in journal.read_stream("Shared")] == [1, 2, 3]
+    journal.close()
+
+
+def test_a_batch_reads_only_after_the_batch_before_it_has_committed(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch one has inserted and given up the reservation, and not yet committed;
+    batch two, reserving after it, reads the item with batch one's event in it."""
+    from cqrs_cli.journal.postgres_journal import PostgresBatch
+
+    _shared_item(pg_url)
+    released, go = threading.Event(), threading.Event()
+    flush = PostgresBatch._flush
+
+    def flush_then_wait(batch: PostgresBatch, release: bool = False) -> None:
+        flush(batch, release)
+        if release and not released.is_set():
+            released.set()  # batch one: between its reservation's end and COMMIT
+            assert go.wait(30)
+
+    monkeypatch.setattr(PostgresBatch, "_flush", flush_then_wait)
+    first_seen: list[int] = []
+    second_seen: list[int] = []
+    first = threading.Thread(target=_batch_update, args=(pg_url, "one", first_seen))
+    second = threading.Thread(target=_batch_update, args=(pg_url, "two", second_seen))
+    first.start()
+    assert released.wait(30)
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and second_seen == []
+    go.set()
+    first.join(30)
+    second.join(30)
+    assert (first_seen, second_seen) == ([1], [2])
+    journal = open_journal(pg_url)
+    stream = journal.read_stream("Shared")
+    assert [(e.stream_version, e.event_id) for e in stream][1:] == [(2, "e-one"), (3, "e-two")]
+    journal.close()

@@ -560,7 +560,9 @@ class PostgresBatch(LinkedBatch):
         try:
             with self._conn.cursor() as cur:
                 self._reserved = True  # whatever happens next, unlock at the end
-                cur.execute(RESERVE, (f"{int(busy_timeout() * 1000)}ms", *self._lock()))
+                k1, k2 = self._lock()
+                timeout = f"{int(busy_timeout() * 1000)}ms"
+                cur.execute(RESERVE, {"timeout": timeout, "k1": k1, "k2": k2})
                 last, called = cur.fetchone()  # type: ignore[misc]
         except psycopg2.Error as error:
             raise self._translate(error) from None
@@ -589,6 +591,13 @@ class PostgresBatch(LinkedBatch):
         if self._single and self._pending:
             raise RuntimeError("a single batch reads nothing after its append")
         release = release and self._reserved
+        if release and not self._pending and not self._last_position:
+            # Reserved, but nothing appended: the lock back, the position counter as
+            # it is (advancing it would leave a gap in an empty journal).
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s, %s)", self._lock())
+            self._reserved = False
+            release = False
         if self._pending or self._keys or self._states or release:
             pending = self._pending
             if pending:
@@ -610,6 +619,12 @@ class PostgresBatch(LinkedBatch):
     def _query(self, sql: str, params: Sequence[object] | Mapping[str, object]) -> list[tuple]:  # type: ignore[type-arg]
         import psycopg2
 
+        if not self._ready and not self._single and self._known is None:
+            # A batch of many commands reserves before its first read, not at its first
+            # append: no single writer takes a position between the two, so none can
+            # commit a version of an item the batch has read and is about to append to
+            # (the batch would fail at its insert, and `cqrs apply` as a whole).
+            self._prepare()
         try:
             self._flush()
             with self._conn.cursor() as cur:

@@ -74,6 +74,7 @@ DECLARE
     last bigint;
 BEGIN
     PERFORM pg_advisory_lock(k1, k2);
+    PERFORM pg_advisory_xact_lock_shared(k1 + 1, k2);  -- in flight: see RESERVE
     SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END INTO last
         FROM positions;
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type,
@@ -109,6 +110,7 @@ DECLARE
     taken bigint;
 BEGIN
     PERFORM pg_advisory_lock(k1, k2);
+    PERFORM pg_advisory_xact_lock_shared(k1 + 1, k2);  -- in flight: see RESERVE
     PERFORM pg_current_xact_id();
     taken := nextval('positions');
     PERFORM pg_advisory_unlock(k1, k2);
@@ -147,9 +149,18 @@ CREATE_SCHEMA = (
     "current_setting('search_path')); END $$"
 )
 RESERVE = (
-    # A batch names itself while it holds the lock: single writers then wait for it.
+    # A batch of many commands, before its first read. It names itself while it holds
+    # the lock: single writers then wait for it. Every writer holds the "in flight" lock
+    # (LOCK_CLASS + 1) shared from the moment it takes its positions to its commit; a
+    # batch takes it exclusively once and gives it back at once: so it waits for the
+    # writers that took positions before it to commit, and reads after them (a write
+    # committed after the batch read its item would fail the batch at its insert).
+    # Then it holds it shared too, for the batches after it.
     "SET LOCAL application_name = 'cqrs batch'; "
-    "SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s); "
+    "SET LOCAL lock_timeout = %(timeout)s; SELECT pg_advisory_lock(%(k1)s, %(k2)s); "
+    "SELECT pg_advisory_lock(%(k1)s + 1, %(k2)s); "
+    "SELECT pg_advisory_unlock(%(k1)s + 1, %(k2)s); "
+    "SELECT pg_advisory_xact_lock_shared(%(k1)s + 1, %(k2)s); "
     "SELECT last_value, is_called FROM positions, pg_current_xact_id()"
 )
 FLUSH = (
