@@ -49,6 +49,18 @@ def _has_append_event(server: PgServer, url: str) -> bool:
     return found == [(1,)]
 
 
+IN_FLIGHT = "PERFORM pg_advisory_xact_lock_shared(k1 + 1, k2);"
+
+
+def _append_one(server: PgServer, url: str) -> str:
+    """The CREATE OR REPLACE statement of the journal's append_one, as it is now."""
+    ((definition,),) = server.sql(
+        "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n "
+        f"ON n.oid = p.pronamespace WHERE p.proname = 'append_one' AND n.nspname = '{_schema(url)}'"
+    )
+    return str(definition)
+
+
 def test_a_create_of_an_existing_item_is_refused_as_on_sqlite_and_the_journal_stays_sound(
     tmp_path: Path, pg_url: str
 ) -> None:
@@ -118,12 +130,17 @@ def test_a_journal_made_by_an_earlier_cqrs_gets_append_event_at_its_first_write(
     env = _env(tmp_path / "home", pg_url)
     assert _cqrs(env, "item", "create", "Before").returncode == 0
     assert _has_append_event(pg_server, pg_url)
+    # The journal as the cqrs before append_event made it: no append_event, and an
+    # append_one that does not mark its writes in flight.
     pg_server.sql(f'DROP FUNCTION "{_schema(pg_url)}".append_event')
-    assert not _has_append_event(pg_server, pg_url)
+    assert IN_FLIGHT in _append_one(pg_server, pg_url)
+    pg_server.sql(_append_one(pg_server, pg_url).replace(IN_FLIGHT, ""))
+    assert IN_FLIGHT not in _append_one(pg_server, pg_url)
     done = _cqrs(env, "item", "create", "After")
     assert done.returncode == 0, done.stderr
     assert "cqrs:" not in done.stderr  # no note, no warning: the upgrade is silent
     assert _has_append_event(pg_server, pg_url)
+    assert IN_FLIGHT in _append_one(pg_server, pg_url)
     assert _cqrs(env, "journal", "verify").returncode == 0
     assert _cqrs(env, "sync").returncode == 0
     listed = json.loads(_cqrs(env, "item", "list", "--json").stdout)

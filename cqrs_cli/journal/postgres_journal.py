@@ -43,6 +43,7 @@ from .chain import GENESIS
 from .postgres_connect import PgLocator, connect, parse, translate
 from .postgres_sql import (
     APPEND_EVENT,
+    APPEND_ONE,
     CHANNEL,
     CREATE_SCHEMA,
     DDL,
@@ -497,9 +498,10 @@ class PostgresBatch(LinkedBatch):
         )
 
     def _install_append_event(self) -> bool:
-        """Make append_event in a journal made before it (by an earlier cqrs), in a
-        transaction of its own under the lock that creating a journal takes; False
-        (and the journal goes on with append_one) if this role may not."""
+        """Make append_event in a journal made before it (by an earlier cqrs), and
+        append_one anew, in a transaction of its own under the lock that creating a
+        journal takes; False (and the journal goes on with its append_one) if this role
+        may not."""
         import psycopg2
 
         conn = self._conn
@@ -507,6 +509,7 @@ class PostgresBatch(LinkedBatch):
             conn.autocommit = False
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, 0))
+                cur.execute(APPEND_ONE)  # with the in-flight lock too (RESERVE)
                 cur.execute(APPEND_EVENT)
             conn.commit()
             return True
@@ -874,6 +877,7 @@ class PostgresBackend:
             with conn.cursor() as cur:
                 cur.execute(CREATE_SCHEMA)
                 cur.execute(DDL)
+                cur.execute(APPEND_ONE)
                 cur.execute(APPEND_EVENT)
                 cur.execute(
                     "INSERT INTO journal_meta (key, value) VALUES "

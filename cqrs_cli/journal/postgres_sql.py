@@ -59,11 +59,13 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER journal_meta_fixed BEFORE UPDATE OR DELETE ON journal_meta
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+"""
+APPEND_ONE = """
 -- A command's events (SINGLE; APPEND_EVENT for a command of one event): the
 -- reservation lock taken and given back here, in the server, around the insert that
 -- hands out positions and assigns the transaction id. A function, so that its
 -- statements are planned once per connection, not per write.
-CREATE FUNCTION append_one(
+CREATE OR REPLACE FUNCTION append_one(
     k1 int, k2 int, event_ids text[], stream_ids text[], versions bigint[],
     types text[], schemas int[], datas text[], times text[], commands text[],
     keys text[], correlations text[], prevs text[], hashes text[],
@@ -137,8 +139,8 @@ are scalars (parsing append_one's twenty array literals was a sixth of a write's
 on the server), and the reservation lock is held only while this transaction's id and
 the event's position are taken, not through the insert. An insert refused there
 (another writer's version or key) leaves a gap in positions, which readers allow.
-Made with the tables, and by the first single write to a journal made before it
-(PostgresBatch._install_append_event)."""
+Made with the tables (with APPEND_ONE), and by the first single write to a journal
+made before it (PostgresBatch._install_append_event), which renews append_one too."""
 
 SELECT_EVENTS = f"SELECT {', '.join(COLUMNS)} FROM events"
 SELECT_STATE = "SELECT stream_id, version, hash, data, checksum FROM stream_states"
