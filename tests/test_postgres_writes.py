@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,8 @@ from pg_server import PgServer, pg_server, pg_url
 
 from cqrs_cli import CommandService
 from cqrs_cli.journal.locator import open_journal
-from cqrs_cli.journal.postgres_journal import PostgresJournal
-from cqrs_cli.journal.records import AppendMetadata, NewEvent
+from cqrs_cli.journal.postgres_journal import PostgresBatch, PostgresJournal
+from cqrs_cli.journal.records import AppendMetadata, NewEvent, RecordedEvent
 
 __all__ = ["pg_server", "pg_url"]
 
@@ -291,7 +292,6 @@ def test_a_batch_reads_only_after_the_batch_before_it_has_committed(
 ) -> None:
     """Batch one has inserted and given up the reservation, and not yet committed;
     batch two, reserving after it, reads the item with batch one's event in it."""
-    from cqrs_cli.journal.postgres_journal import PostgresBatch
 
     _shared_item(pg_url)
     released, go = threading.Event(), threading.Event()
@@ -321,3 +321,65 @@ def test_a_batch_reads_only_after_the_batch_before_it_has_committed(
     stream = journal.read_stream("Shared")
     assert [(e.stream_version, e.event_id) for e in stream][1:] == [(2, "e-one"), (3, "e-two")]
     journal.close()
+
+
+def test_an_error_after_the_commit_is_a_success_and_never_a_second_append(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The followers' notice goes after the append's COMMIT, in the same string: an
+    error there (a full notice queue, a lock timeout the role sets) must not make a
+    committed write look failed, nor be retried into a second append."""
+    from cqrs_cli.journal import postgres_journal
+
+    failing_notice = (
+        "SELECT %s, %s; DO $$ BEGIN RAISE EXCEPTION 'no notice' USING ERRCODE = '55P03'; END $$"
+    )
+    monkeypatch.setattr(
+        postgres_journal,
+        "SINGLE_EVENT",
+        postgres_journal.SINGLE_EVENT.replace("SELECT pg_notify(%s, %s)", failing_notice),
+    )
+    # As if a batch held the lock: a lock timeout would then be waited out and retried.
+    monkeypatch.setattr(PostgresBatch, "_batch_holds_the_lock", lambda self: True)
+    journal = open_journal(pg_url)
+    service = CommandService(journal=journal, catch_up=False)
+    created = service.create_item("Once", "first")
+    assert (created.outcome, created.version) == ("created", 1)
+    stream = journal.read_stream("Once")
+    assert [(e.stream_version, e.position) for e in stream] == [(1, created.position)]
+    updated = service.update_item("Once", "second")
+    assert (updated.outcome, updated.version) == ("updated", 2)
+    assert len(journal.read_stream("Once")) == 2
+    journal.close()
+
+
+def test_a_retry_racing_its_first_attempt_is_already_applied_with_a_pinned_version(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client retries `update --expect-version 1 --idempotency-key k1` while its first
+    attempt is still under way: the retry finds no key, the first attempt commits, the
+    retry's insert is refused. As on SQLite, the retry is "already applied", not a
+    version conflict."""
+    journal = open_journal(pg_url)
+    other = open_journal(pg_url)
+    CommandService(journal=journal, catch_up=False).create_item("Item", "a")
+    first_attempt = CommandService(journal=other, catch_up=False)
+    find = PostgresBatch.find_by_idempotency_keys
+    raced: list[object] = []
+
+    def racing(batch: PostgresBatch, keys: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        found = find(batch, keys)
+        if batch._journal is journal and not raced:
+            raced.append(
+                first_attempt.update_item("Item", "b", expected_version=1, idempotency_key="k1")
+            )
+        return found
+
+    monkeypatch.setattr(PostgresBatch, "find_by_idempotency_keys", racing)
+    retry = CommandService(journal=journal, catch_up=False).update_item(
+        "Item", "b", expected_version=1, idempotency_key="k1"
+    )
+    assert raced and retry.already_applied
+    assert [e.stream_version for e in journal.read_stream("Item")] == [1, 2]
+    journal.close()
+    other.close()

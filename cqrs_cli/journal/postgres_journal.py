@@ -417,7 +417,8 @@ class PostgresBatch(LinkedBatch):
         notice_params = (CHANNEL, self._journal.schema)
         one = self._one_event() if self._journal.append_event else None
         conn = self._conn
-        said = False
+        said = installed = False
+        row: tuple[object, ...] | None = None
         while True:
             if one is not None:
                 sql, params = SINGLE_EVENT, [timeout, *self._lock(), *one, *notice_params]
@@ -439,10 +440,19 @@ class PostgresBatch(LinkedBatch):
                 break
             except psycopg2.Error as error:
                 self._end_single()
+                # The string goes on after the append's COMMIT (the followers' notice):
+                # an error there (a full notice queue, a lock timeout the role sets)
+                # comes after the write is in. It is then a success, never a retry
+                # that would append the command twice.
+                row = self._committed_already(pending[-1])
+                if row is not None:
+                    break
                 if error.pgcode == "42883" and one is not None:
-                    # undefined_function: a journal made before append_event.
-                    if not self._install_append_event():
+                    # undefined_function: a journal made before append_event, made
+                    # now (once: if it is still not found, append_one does the work).
+                    if installed or not self._install_append_event():
                         one = None
+                    installed = True
                     continue
                 if error.pgcode == "55P03" and self._batch_holds_the_lock():
                     # As on SQLite: a write waits for a long `cqrs apply` (which holds
@@ -462,7 +472,7 @@ class PostgresBatch(LinkedBatch):
                 raise
         self._reserved = False
         assert row is not None
-        last = int(row[0])
+        last = int(row[0])  # type: ignore[call-overload]
         first = last - count + 1
         self._pending = []
         self._last_position = last
@@ -497,6 +507,22 @@ class PostgresBatch(LinkedBatch):
             None if state is None else state_checksum(state),
         )
 
+    def _committed_already(self, event: RecordedEvent) -> tuple[object, ...] | None:
+        """After an error from SINGLE: (its position,) if `event`, the append's last,
+        is in the journal, which it is when the error came after its COMMIT; None if
+        not, or if the server cannot be asked (the caller's error then stands). By its
+        id and its hash, which covers its content and its link: an event id stored
+        already by another event is the append's refusal, not its success."""
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(
+                    "SELECT position FROM events WHERE event_id = %s AND hash = %s",
+                    (event.event_id, event.hash),
+                )
+                return cur.fetchone()
+        except Exception:
+            return None
+
     def _install_append_event(self) -> bool:
         """Make append_event in a journal made before it (by an earlier cqrs), and
         append_one anew, in a transaction of its own under the lock that creating a
@@ -504,21 +530,32 @@ class PostgresBatch(LinkedBatch):
         may not."""
         import psycopg2
 
+        from ..sqlitefile import busy_timeout
+
         conn = self._conn
         try:
             conn.autocommit = False
             with conn.cursor() as cur:
+                # Not past the busy timeout: an import elsewhere on the server holds
+                # this lock for its whole run, and writes go on without the upgrade.
+                cur.execute("SET LOCAL lock_timeout = %s", (f"{int(busy_timeout() * 1000)}ms",))
                 cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, 0))
                 cur.execute(APPEND_ONE)  # with the in-flight lock too (RESERVE)
                 cur.execute(APPEND_EVENT)
             conn.commit()
             return True
         except psycopg2.Error:
-            conn.rollback()
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                pass  # a lost connection: the write that follows says so
             self._journal.append_event = False
             return False
         finally:
-            conn.autocommit = True
+            try:
+                conn.autocommit = True
+            except psycopg2.Error:
+                pass
 
     def _batch_holds_the_lock(self) -> bool:
         """Whether the reservation lock is held by a batch of many commands (which

@@ -121,12 +121,17 @@ class _Pages:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        again: KeyboardInterrupt | None = None
         while self._thread.is_alive():
             try:  # make room for a page the thread is waiting to hand over
                 self._queue.get(timeout=0.05)
             except queue.Empty:
                 pass
+            except KeyboardInterrupt as interrupt:  # a second Ctrl-C: stop first
+                again = interrupt
         self._thread.join()
+        if again is not None:
+            raise again
 
     def __iter__(self) -> Iterator[list[tuple[object, ...]]]:
         while True:

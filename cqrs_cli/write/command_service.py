@@ -131,19 +131,25 @@ class CommandService:
         guess = isinstance(line.command, CreateItem)
         for _ in range(MAX_ATTEMPTS):
             item = NEW if guess else load(journal, item_id)
+            decided = False
             try:
                 with journal.batch(single=True) as batch:
                     verdict, state, events, position = write_one(
                         batch, line, item, self._clock(), self._new_id
                     )
+                    decided = True
             except StaleRead:
                 guess = False
                 continue  # another writer got there between the read and the lock
             except WrongExpectedVersion:
-                if expected_version is not None and not guess:
-                    raise
+                if not decided and not guess:
+                    raise  # the decision's own: the item is not at the pinned version
+                # The commit's (a server journal): another writer committed the same
+                # version or key first. Read the item and its key again and decide
+                # again: a pinned version is checked against what is read then, and a
+                # retry that raced its own first attempt is found "already applied".
                 guess = False
-                continue  # another writer committed first: decide again
+                continue
             result = write_result(line.command.item_id, verdict, state, events, position)
             if result.position is not None:
                 self._caught_up_after(result.position)
