@@ -17,6 +17,7 @@ import subprocess
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from common import child_env, installed_cqrs, run_cqrs
@@ -48,18 +49,6 @@ def _has_append_event(server: PgServer, url: str) -> bool:
         f"WHERE p.proname = 'append_event' AND n.nspname = '{_schema(url)}'"
     )
     return found == [(1,)]
-
-
-IN_FLIGHT = "PERFORM pg_advisory_xact_lock_shared(k1 + 1, k2);"
-
-
-def _append_one(server: PgServer, url: str) -> str:
-    """The CREATE OR REPLACE statement of the journal's append_one, as it is now."""
-    ((definition,),) = server.sql(
-        "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n "
-        f"ON n.oid = p.pronamespace WHERE p.proname = 'append_one' AND n.nspname = '{_schema(url)}'"
-    )
-    return str(definition)
 
 
 def test_a_create_of_an_existing_item_is_refused_as_on_sqlite_and_the_journal_stays_sound(
@@ -131,17 +120,13 @@ def test_a_journal_made_by_an_earlier_cqrs_gets_append_event_at_its_first_write(
     env = _env(tmp_path / "home", pg_url)
     assert _cqrs(env, "item", "create", "Before").returncode == 0
     assert _has_append_event(pg_server, pg_url)
-    # The journal as the cqrs before append_event made it: no append_event, and an
-    # append_one that does not mark its writes in flight.
+    # The journal as the cqrs before append_event made it.
     pg_server.sql(f'DROP FUNCTION "{_schema(pg_url)}".append_event')
-    assert IN_FLIGHT in _append_one(pg_server, pg_url)
-    pg_server.sql(_append_one(pg_server, pg_url).replace(IN_FLIGHT, ""))
-    assert IN_FLIGHT not in _append_one(pg_server, pg_url)
+    assert not _has_append_event(pg_server, pg_url)
     done = _cqrs(env, "item", "create", "After")
     assert done.returncode == 0, done.stderr
     assert "cqrs:" not in done.stderr  # no note, no warning: the upgrade is silent
     assert _has_append_event(pg_server, pg_url)
-    assert IN_FLIGHT in _append_one(pg_server, pg_url)
     assert _cqrs(env, "journal", "verify").returncode == 0
     assert _cqrs(env, "sync").returncode == 0
     listed = json.loads(_cqrs(env, "item", "list", "--json").stdout)
@@ -244,36 +229,50 @@ def _batch_update(pg_url: str, description: str, seen: list[int]) -> None:
         journal.close()
 
 
+IN_FLIGHT = {
+    # What a single command's SINGLE_EVENT, or SINGLE (append_one: a journal made before
+    # append_event, written by a role that may not upgrade it), sends before its COMMIT.
+    "append_event": (
+        "SELECT append_event(%(k1)s, %(k2)s, 'e-inflight', 'Shared', 2, 'ItemUpdated', 1, "
+        "'{\"description\":\"in flight\"}', 't', 'c-inflight', NULL, NULL, %(h)s, %(h)s, "
+        "NULL, NULL)"
+    ),
+    "append_one": (
+        "SELECT append_one(%(k1)s, %(k2)s, ARRAY['e-inflight'], ARRAY['Shared'], ARRAY[2], "
+        "ARRAY['ItemUpdated'], ARRAY[1], ARRAY['{\"description\":\"in flight\"}'], "
+        "ARRAY['t'], ARRAY['c-inflight'], ARRAY[NULL], ARRAY[NULL], ARRAY[%(h)s], "
+        "ARRAY[%(h)s], '{}', '{}', '{}', '{}', '{}', '{}', '{}')"
+    ),
+}
+
+
+def _uncommitted(pg_url: str, statement: str) -> Any:
+    """A connection of its own to the journal at pg_url, in the transaction `statement`
+    opened (psycopg2 begins one), not committed."""
+    import psycopg2
+
+    conn = psycopg2.connect(pg_url.partition("?")[0], options=f"-c search_path={_schema(pg_url)}")
+    journal = open_journal(pg_url)
+    assert isinstance(journal, PostgresJournal)
+    k1, k2 = journal.lock_keys
+    journal.close()
+    with conn.cursor() as cur:
+        cur.execute(statement, {"k1": k1, "k2": k2, "h": "0" * 64})
+    return conn
+
+
+@pytest.mark.parametrize("function", sorted(IN_FLIGHT))
 def test_a_batch_reads_only_after_a_write_in_flight_has_committed(
-    pg_server: PgServer, pg_url: str
+    pg_url: str, function: str
 ) -> None:
     """A single write that took its position before the batch began, and has not yet
     committed: the batch waits for it, then reads its event, instead of reading the
     item without it and failing at its insert."""
-    import psycopg2
-
-    from cqrs_cli.journal.postgres_sql import LOCK_CLASS
-
     _shared_item(pg_url)
-    journal = open_journal(pg_url)
-    assert isinstance(journal, PostgresJournal)
-    k1, k2 = journal.lock_keys
-    assert k1 == LOCK_CLASS
-    journal.close()
-    in_flight = psycopg2.connect(
-        pg_url.partition("?")[0], options=f"-c search_path={_schema(pg_url)}"
-    )
+    in_flight = _uncommitted(pg_url, IN_FLIGHT[function])
     seen: list[int] = []
     batch = threading.Thread(target=_batch_update, args=(pg_url, "batch", seen))
     try:
-        with in_flight.cursor() as cur:
-            # What a single command's SINGLE_EVENT does, stopped before its COMMIT.
-            cur.execute(
-                "SELECT append_event(%s, %s, 'e-inflight', 'Shared', 2, 'ItemUpdated', 1, "
-                "'{\"description\":\"in flight\"}', 't', 'c-inflight', NULL, NULL, %s, %s, "
-                "NULL, NULL)",
-                (k1, k2, "0" * 64, "1" * 64),
-            )
         batch.start()
         batch.join(0.5)
         assert batch.is_alive() and seen == []  # waiting, not reading yet
@@ -284,6 +283,31 @@ def test_a_batch_reads_only_after_a_write_in_flight_has_committed(
     assert seen == [2]
     journal = open_journal(pg_url)
     assert [e.stream_version for e in journal.read_stream("Shared")] == [1, 2, 3]
+    journal.close()
+
+
+def test_a_batch_behind_a_write_left_open_is_busy_and_writes_nothing(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction that has written to the journal and stays open (an admin's
+    session, say) holds a batch back only up to the busy timeout: exit 6, nothing
+    written, and the reservation given back for the writes after it."""
+    _shared_item(pg_url)
+    left_open = _uncommitted(pg_url, "LOCK TABLE events IN ROW EXCLUSIVE MODE")
+    try:
+        env = _env(tmp_path / "home", pg_url)
+        env["CQRS_BUSY_TIMEOUT"] = "0.5"
+        done = _cqrs(
+            env, "apply", "-", stdin=b'{"op": "update", "id": "Shared", "description": "x"}\n'
+        )
+        assert done.returncode == 6, done.stderr
+        assert "busy timeout" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert _cqrs(env, "item", "update", "Shared", "single").returncode == 0
+    finally:
+        left_open.rollback()
+        left_open.close()
+    journal = open_journal(pg_url)
+    assert [e.data for e in journal.read_stream("Shared")][1:] == ['{"description":"single"}']
     journal.close()
 
 

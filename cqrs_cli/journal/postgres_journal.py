@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import zlib
 
-from ..errors import CqrsError, StorageError, UsageError, WrongExpectedVersion
+from ..errors import BusyError, CqrsError, StorageError, UsageError, WrongExpectedVersion
 from ..notices import notice
 from .batching import LinkedBatch, events_by_key, intact_records
 from .chain import GENESIS
@@ -60,6 +60,7 @@ from .postgres_sql import (
     SINGLE,
     SINGLE_EVENT,
     VISIBLE,
+    WRITES_IN_FLIGHT,
 )
 from .records import COLUMNS, RecordedEvent, StateRecord, intact_state, state_checksum
 
@@ -67,7 +68,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from psycopg2.extensions import connection
+    from psycopg2.extensions import connection, cursor
 
     from .base import Fill
     from .records import AppendMetadata, NewEvent
@@ -524,10 +525,9 @@ class PostgresBatch(LinkedBatch):
             return None
 
     def _install_append_event(self) -> bool:
-        """Make append_event in a journal made before it (by an earlier cqrs), and
-        append_one anew, in a transaction of its own under the lock that creating a
-        journal takes; False (and the journal goes on with its append_one) if this role
-        may not."""
+        """Make append_event in a journal made before it (by an earlier cqrs), in a
+        transaction of its own under the lock that creating a journal takes; False
+        (and the journal goes on with append_one) if this role may not."""
         import psycopg2
 
         from ..sqlitefile import busy_timeout
@@ -540,7 +540,6 @@ class PostgresBatch(LinkedBatch):
                 # this lock for its whole run, and writes go on without the upgrade.
                 cur.execute("SET LOCAL lock_timeout = %s", (f"{int(busy_timeout() * 1000)}ms",))
                 cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, 0))
-                cur.execute(APPEND_ONE)  # with the in-flight lock too (RESERVE)
                 cur.execute(APPEND_EVENT)
             conn.commit()
             return True
@@ -600,14 +599,34 @@ class PostgresBatch(LinkedBatch):
         try:
             with self._conn.cursor() as cur:
                 self._reserved = True  # whatever happens next, unlock at the end
-                k1, k2 = self._lock()
-                timeout = f"{int(busy_timeout() * 1000)}ms"
-                cur.execute(RESERVE, {"timeout": timeout, "k1": k1, "k2": k2})
+                cur.execute(RESERVE, (f"{int(busy_timeout() * 1000)}ms", *self._lock()))
                 last, called = cur.fetchone()  # type: ignore[misc]
+                self._wait_for_writes_in_flight(cur, busy_timeout())
         except psycopg2.Error as error:
             raise self._translate(error) from None
         self._next_position = (last if called else last - 1) + 1
         self._ready = True
+
+    def _wait_for_writes_in_flight(self, cur: cursor, timeout: float) -> None:
+        """Until the writes that took positions before this batch's reservation have
+        ended (WRITES_IN_FLIGHT), so that the batch reads after them; BusyError past
+        `timeout` seconds. They commit within milliseconds: the single commands run
+        one round trip each, and a batch before this one has only its COMMIT left."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        pause = 0.0005
+        while True:
+            cur.execute(WRITES_IN_FLIGHT)
+            if cur.fetchone() == (0,):
+                return
+            if time.monotonic() > deadline:
+                raise BusyError(
+                    f"{self._journal.locator}: other writes have not ended within the busy "
+                    "timeout (a transaction left open?); nothing was written, retry"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _translate(self, error: BaseException) -> CqrsError:
         constraint = getattr(getattr(error, "diag", None), "constraint_name", None)

@@ -76,7 +76,6 @@ DECLARE
     last bigint;
 BEGIN
     PERFORM pg_advisory_lock(k1, k2);
-    PERFORM pg_advisory_xact_lock_shared(k1 + 1, k2);  -- in flight: see RESERVE
     SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END INTO last
         FROM positions;
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type,
@@ -112,7 +111,9 @@ DECLARE
     taken bigint;
 BEGIN
     PERFORM pg_advisory_lock(k1, k2);
-    PERFORM pg_advisory_xact_lock_shared(k1 + 1, k2);  -- in flight: see RESERVE
+    -- In flight from here to COMMIT, as an insert would be (WRITES_IN_FLIGHT): the
+    -- lock the insert takes anyway, taken before the reservation is given back.
+    LOCK TABLE events IN ROW EXCLUSIVE MODE;
     PERFORM pg_current_xact_id();
     taken := nextval('positions');
     PERFORM pg_advisory_unlock(k1, k2);
@@ -139,8 +140,8 @@ are scalars (parsing append_one's twenty array literals was a sixth of a write's
 on the server), and the reservation lock is held only while this transaction's id and
 the event's position are taken, not through the insert. An insert refused there
 (another writer's version or key) leaves a gap in positions, which readers allow.
-Made with the tables (with APPEND_ONE), and by the first single write to a journal
-made before it (PostgresBatch._install_append_event), which renews append_one too."""
+Made with the tables, and by the first single write to a journal made before it
+(PostgresBatch._install_append_event)."""
 
 SELECT_EVENTS = f"SELECT {', '.join(COLUMNS)} FROM events"
 SELECT_STATE = "SELECT stream_id, version, hash, data, checksum FROM stream_states"
@@ -152,18 +153,23 @@ CREATE_SCHEMA = (
 )
 RESERVE = (
     # A batch of many commands, before its first read. It names itself while it holds
-    # the lock: single writers then wait for it. Every writer holds the "in flight" lock
-    # (LOCK_CLASS + 1) shared from the moment it takes its positions to its commit; a
-    # batch takes it exclusively once and gives it back at once: so it waits for the
-    # writers that took positions before it to commit, and reads after them (a write
-    # committed after the batch read its item would fail the batch at its insert).
-    # Then it holds it shared too, for the batches after it.
+    # the lock: single writers then wait for it.
     "SET LOCAL application_name = 'cqrs batch'; "
-    "SET LOCAL lock_timeout = %(timeout)s; SELECT pg_advisory_lock(%(k1)s, %(k2)s); "
-    "SELECT pg_advisory_lock(%(k1)s + 1, %(k2)s); "
-    "SELECT pg_advisory_unlock(%(k1)s + 1, %(k2)s); "
-    "SELECT pg_advisory_xact_lock_shared(%(k1)s + 1, %(k2)s); "
+    "SET LOCAL lock_timeout = %s; SELECT pg_advisory_lock(%s, %s); "
     "SELECT last_value, is_called FROM positions, pg_current_xact_id()"
+)
+WRITES_IN_FLIGHT = (
+    # The other transactions that have inserted into this journal's events, or are
+    # about to (append_event takes the insert's lock before it gives the reservation
+    # back; append_one and batches insert while they hold it), and have not ended: what
+    # a batch that holds the reservation waits for before it reads, since a write
+    # committed after the batch read its item would fail the batch at its insert. No
+    # new one can start meanwhile: they all take the reservation first. (pg_locks is
+    # readable by every role.)
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND relation = 'events'::regclass AND mode = 'RowExclusiveLock' AND granted "
+    "AND pid <> pg_backend_pid()"
 )
 FLUSH = (
     "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, "
